@@ -1,0 +1,28 @@
+"""Packaging for libya-watch; doubles as Beam's --setup_file for remote workers."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="libya-watch",
+    version="0.1.0",
+    description="Streaming ingestion of Libya-related reports on foreign military involvement",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipeline", "pipeline.*", "connectors", "connectors.*",
+                                    "transforms", "transforms.*"]),
+    package_data={"connectors": ["data/*.yaml"], "transforms": ["data/*.yaml"],
+                  "pipeline": ["data/*.yaml"]},
+    include_package_data=True,
+    install_requires=[
+        "apache-beam>=2.77.0,<2.78",
+        "feedparser>=6.0,<7",
+        "httpx>=0.28,<0.29",
+        "elasticsearch>=8.19,<9",
+        "PyYAML>=6.0,<7",
+        "pyahocorasick>=2.1,<3",
+        "py3langid>=0.3,<0.5",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10"],
+    },
+    entry_points={"console_scripts": ["libya-watch=pipeline.cli:main"]},
+)
