@@ -1,0 +1,91 @@
+"""Wires the pipelines from labelled transforms; never runs them, so tests can hand in a TestPipeline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import apache_beam as beam
+
+from connectors.feeds import FetchSettings
+from transforms.deadletter import WriteDeadLetters
+from transforms.dedup import DedupWithinRun, SkipAlreadyIndexed
+from transforms.feedstate import RecordFeedState
+from transforms.fetch import FetchAndParse, batches
+from transforms.index import WriteToElasticsearch
+from transforms.jsonl import ParseJsonLines
+from transforms.model import Article, FeedSpec
+from transforms.normalize import Normalize, NormalizeInput
+from transforms.relevance import ScoreRelevance
+
+__all__ = ["RunPlan", "build_run", "build_enrich", "enrich_document"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one pass needs; the feeds already carry their remembered validators."""
+
+    feeds: tuple[FeedSpec, ...]
+    settings: FetchSettings
+    alias: str
+    run_id: str
+    client_factory: Callable[[], Any]
+    fetch_batch: int = 100
+    bulk_size: int = 500
+
+    @property
+    def dead_letter_index(self) -> str:
+        return f"{self.alias}-deadletter"
+
+
+def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
+    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> index -> feed state."""
+    fetched = (p
+               | "Feeds" >> beam.Create(batches(plan.feeds, plan.fetch_batch))
+               | "FetchAndParse" >> FetchAndParse(plan.settings))
+    normalized = fetched.entries | "Normalize" >> Normalize()
+    relevant = normalized.articles | "Relevance" >> ScoreRelevance()
+    written = (relevant.kept
+               | "DedupWithinRun" >> DedupWithinRun()
+               | "SkipAlreadyIndexed" >> SkipAlreadyIndexed(
+                   plan.client_factory, plan.alias, plan.bulk_size)
+               | "Index" >> WriteToElasticsearch(
+                   plan.client_factory, plan.alias, plan.run_id, plan.bulk_size))
+    dead_letters = ((fetched.dead_letter, normalized.dead_letter, written.dead_letter)
+                    | "AllDeadLetters" >> beam.Flatten())
+    recorded = dead_letters | "DeadLetters" >> WriteDeadLetters(
+        plan.client_factory, plan.dead_letter_index, plan.run_id)
+    feed_state = ((fetched.feed_reports, written.dead_letter)
+                  | "FeedState" >> RecordFeedState(plan.client_factory, plan.alias, plan.run_id))
+    return {"indexed": written.indexed, "dead_letters": recorded, "feed_state": feed_state}
+
+
+def enrich_document(article: Article) -> dict[str, Any]:
+    """The document `enrich` writes: exactly what the sink would index, minus run bookkeeping."""
+    return article.to_document()
+
+
+def build_enrich(p: beam.Pipeline, input_pattern: str, output_path: str) -> dict[str, beam.PCollection]:
+    """JSON lines -> the documents as they would be indexed, one per non-duplicate line.
+
+    Rejected lines go to `<output>.errors.jsonl`, so nothing is lost silently.
+    """
+    parsed = (p
+              | "Read" >> beam.io.ReadFromText(input_pattern)
+              | "ParseJson" >> ParseJsonLines())
+    normalized = parsed.records | "Normalize" >> NormalizeInput()
+    documents = (normalized.articles
+                 | "Relevance" >> ScoreRelevance(keep_all=True)
+                 | "DedupWithinRun" >> DedupWithinRun()
+                 | "ToDocument" >> beam.Map(enrich_document))
+    (documents
+     | "DocumentJson" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True))
+     | "Write" >> beam.io.WriteToText(output_path, shard_name_template="", num_shards=1))
+    errors = ((parsed.dead_letter, normalized.dead_letter) | "AllDeadLetters" >> beam.Flatten())
+    (errors
+     | "ErrorJson" >> beam.Map(lambda d: json.dumps(asdict(d), ensure_ascii=False))
+     | "WriteErrors" >> beam.io.WriteToText(f"{output_path}.errors.jsonl",
+                                            shard_name_template="", num_shards=1))
+    return {"documents": documents, "errors": errors}

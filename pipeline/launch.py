@@ -1,0 +1,107 @@
+"""Launchers: turn parsed options into a pipeline run and a summary (the CLI only calls these)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from connectors import es_local
+from connectors.es_client import EsSettings, check_reachable, make_client
+from connectors.es_index import ensure_index
+from connectors.errors import LibyaWatchError, PipelineFailed
+from connectors.feeds import load_feeds
+from connectors.state import FeedStateStore
+from pipeline.build import RunPlan, build_enrich, build_run
+from pipeline.summary import FailedFeed, RunSummary, read_counters
+
+__all__ = ["run_pass", "run_enrich", "resolve_es", "new_run_id", "beam_options"]
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique across machines."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam options from the leftover command line; the local runner unless one is named."""
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = "DirectRunner"
+    return options
+
+
+def resolve_es(url: str | None) -> EsSettings:
+    """The configured cluster (flag, then ES_URL), or the local server, started if needed."""
+    if not (url or os.environ.get("ES_URL")):
+        es_local.start()
+    return EsSettings.from_flags(url=url)
+
+
+def _finish(pipeline: beam.Pipeline):
+    """Runs the pipeline; any failure inside becomes one PipelineFailed line (or our own error)."""
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+        return result
+    except LibyaWatchError:
+        raise
+    except Exception as exc:  # Beam wraps worker errors; find ours in the chain
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, LibyaWatchError):
+                raise cause from exc
+            cause = cause.__cause__ or cause.__context__
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PipelineFailed(f"pipeline failed: {first_line}") from exc
+
+
+def run_pass(feeds_path: Path, es_url: str | None, alias: str,
+             beam_args: list[str]) -> RunSummary:
+    """One pass over every feed into Elasticsearch."""
+    config = load_feeds(feeds_path)
+    settings = resolve_es(es_url)
+    client = make_client(settings)
+    try:
+        check_reachable(client, settings)
+        ensure_index(client, alias)
+        store = FeedStateStore(client, alias)
+        known = store.load([f.url for f in config.feeds])
+        feeds = tuple(replace(f, etag=known[f.url].etag, last_modified=known[f.url].last_modified)
+                      if f.url in known else f for f in config.feeds)
+        run_id = new_run_id()
+        plan = RunPlan(feeds=feeds, settings=config.settings, alias=alias, run_id=run_id,
+                       client_factory=functools.partial(make_client, settings))
+        started = time.monotonic()
+        pipeline = beam.Pipeline(options=beam_options(beam_args))
+        build_run(pipeline, plan)
+        result = _finish(pipeline)
+        elapsed = time.monotonic() - started
+        client.indices.refresh(index=[alias, f"{alias}-state", plan.dead_letter_index],
+                               ignore_unavailable=True)
+        after = store.load([f.url for f in feeds])
+        failed = [FailedFeed(url, state.last_error or "failed", state.last_http_status)
+                  for url, state in after.items()
+                  if state.last_run_id == run_id and state.last_status == "failed"]
+        return RunSummary(run_id=run_id, counters=read_counters(result), seconds=elapsed,
+                          failed_feeds=failed)
+    finally:
+        client.close()
+
+
+def run_enrich(input_pattern: str, output_path: Path, beam_args: list[str]) -> RunSummary:
+    """The same transforms without feeds or Elasticsearch: JSON lines in, documents out."""
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=beam_options(beam_args))
+    build_enrich(pipeline, input_pattern, str(output_path))
+    result = _finish(pipeline)
+    return RunSummary(run_id="enrich", counters=read_counters(result),
+                      seconds=time.monotonic() - started)

@@ -1,0 +1,45 @@
+"""The command line's contract: exit codes and one-line errors that say what and where."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _one_line_error(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_bad_feeds_file_exits_2_naming_the_place(tmp_path: Path, capsys) -> None:
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - url: http://127.0.0.1:1/a.xml\n  - urll: oops\n", encoding="utf-8")
+    assert main(["run", "--feeds", str(feeds), "--es", "http://127.0.0.1:1"]) == 2
+    err = _one_line_error(capsys)
+    assert "feeds.yaml" in err and "feeds[1]" in err and "urll" in err
+
+
+def test_missing_feeds_file_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["run", "--feeds", str(tmp_path / "nope.yaml"), "--es", "http://127.0.0.1:1"]) == 2
+    assert "nope.yaml" in _one_line_error(capsys)
+
+
+def test_unreachable_elasticsearch_exits_3_without_printing_secrets(tmp_path: Path, capsys) -> None:
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - url: http://127.0.0.1:1/a.xml\n", encoding="utf-8")
+    url = f"http://watcher:s3cret-pw@127.0.0.1:{_free_port()}"
+    assert main(["run", "--feeds", str(feeds), "--es", url]) == 3
+    err = _one_line_error(capsys)
+    assert "s3cret-pw" not in err
+    assert "127.0.0.1" in err and "unreachable" in err

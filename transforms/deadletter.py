@@ -1,0 +1,58 @@
+"""Where rejected elements end up: an Elasticsearch index, so each one can be found again."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from typing import Any
+
+import apache_beam as beam
+
+from connectors.errors import IndexingError
+from connectors.es_documents import bulk_create
+from transforms.esdofn import ElasticsearchDoFn
+from transforms.metrics import counter
+from transforms.model import DeadLetter
+
+__all__ = ["WriteDeadLetters", "dead_letter_document"]
+
+
+def dead_letter_document(letter: DeadLetter, run_id: str) -> tuple[str, dict[str, Any]]:
+    """The id (stable within a run) and body of one dead letter."""
+    doc_id = hashlib.sha1(f"{run_id}|{letter.stage}|{letter.key}".encode()).hexdigest()
+    return doc_id, {**asdict(letter), "run_id": run_id}
+
+
+class _Write(ElasticsearchDoFn):
+    def __init__(self, client_factory: Callable[[], Any], index: str, run_id: str):
+        super().__init__(client_factory)
+        self._index = index
+        self._run_id = run_id
+        self._written = counter("dead_letters")
+
+    def process(self, batch: list[DeadLetter]) -> Iterator[str]:
+        docs = [dead_letter_document(letter, self._run_id) for letter in batch]
+        report = bulk_create(self._client, self._index, docs)
+        if report.failed:
+            doc_id, error = report.failed[0]
+            raise IndexingError(f"could not record dead letter {doc_id} in '{self._index}': {error}")
+        self._written.inc(len(batch))
+        yield from (doc_id for doc_id, _ in docs)
+
+
+class WriteDeadLetters(beam.PTransform):
+    """DeadLetter elements -> documents in the dead-letter index (ids out)."""
+
+    def __init__(self, client_factory: Callable[[], Any], index: str, run_id: str):
+        super().__init__()
+        self._client_factory = client_factory
+        self._index = index
+        self._run_id = run_id
+
+    def expand(self, letters: beam.PCollection[DeadLetter]):
+        return (
+            letters
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=500)
+            | "Write" >> beam.ParDo(_Write(self._client_factory, self._index, self._run_id))
+        )

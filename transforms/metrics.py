@@ -1,0 +1,31 @@
+"""Counters shared by every stage, so the run summary reads one namespace."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from apache_beam.metrics import Metrics
+
+__all__ = ["NAMESPACE", "counter", "stage_timer"]
+
+NAMESPACE = "libya_watch"
+
+
+def counter(name: str):
+    """A Beam counter in the project's namespace."""
+    return Metrics.counter(NAMESPACE, name)
+
+
+@contextmanager
+def stage_timer(stage: str) -> Iterator[None]:
+    """Adds the wall time spent inside the block to the `<stage>_us` counter.
+
+    Microseconds, so that per-element stages do not round down to zero.
+    """
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        counter(f"{stage}_us").inc(int((time.perf_counter() - started) * 1_000_000))
