@@ -145,7 +145,11 @@ _MAVEN_KEYS = ("group_id", "artifact_id", "version", "packaging")
 
 def load_config(path: Path | None = None,
                 environ: Mapping[str, str] | None = None) -> LocalServerConfig:
-    """Reads the pinned server from YAML; `LIBYA_WATCH_ES_PORT` overrides the port."""
+    """Reads the pinned server from YAML; `LIBYA_WATCH_ES_PORT` overrides the port.
+
+    With that override the transport port becomes the HTTP port + 100, so a
+    second server (another checkout, a CI run) can live beside the first.
+    """
     env = os.environ if environ is None else environ
     if path is None:
         source = Path(__file__).with_name("data") / CONFIG_RESOURCE
@@ -170,7 +174,10 @@ def load_config(path: Path | None = None,
     values["port"] = _port(values["port"], where, "server.port")
     values["transport_port"] = _port(values["transport_port"], where, "server.transport_port")
     if env.get(PORT_ENV):
+        # A second server on the same machine needs its own transport port too.
         values["port"] = _port(env[PORT_ENV], "environment", PORT_ENV)
+        values["transport_port"] = _port(values["port"] + 100, "environment",
+                                         f"{PORT_ENV} + 100")
     heap = values["heap"]
     if not (heap[:-1].isdigit() and heap[-1:].lower() in ("m", "g")):
         raise ConfigError(f"must look like '512m' or '1g', got {heap!r}", source=where,
