@@ -79,7 +79,8 @@ class RunSummary:
                          "(some entries were refused); the next run retries them")
         for failed in self.failed_feeds:
             status = f" [{failed.http_status}]" if failed.http_status else ""
-            lines.append(f"failed     {failed.url}{status}: {failed.error}")
+            error = failed.error.removeprefix(f"{failed.url}: ")
+            lines.append(f"failed     {failed.url}{status}: {error}")
         return "\n".join(lines)
 
 
