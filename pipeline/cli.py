@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("action", choices=["install", "start", "stop", "status"])
 
     commands.add_parser("demo", help="serve the fixture feeds locally, run one pass, show the index")
+
+    evaluation = commands.add_parser(
+        "eval", help="enrich annotated articles and score them against the gold annotations")
+    evaluation.add_argument("--gold", type=Path, required=True, help="gold JSONL file")
+    evaluation.add_argument("--articles", type=Path, required=True, help="articles JSONL file")
+    evaluation.add_argument("--json", type=Path, metavar="PATH", help="also write the scores as JSON")
+    evaluation.add_argument("--errors", action="store_true",
+                            help="list each article whose actors or claims differ from the gold")
     return parser
 
 
@@ -98,7 +106,31 @@ def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "enrich": _enrich, "es": _es, "demo": _demo}
+def _eval(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import json
+    import tempfile
+
+    from pipeline.evaluate import evaluate, load_documents, load_gold
+    from pipeline.launch import run_enrich
+
+    gold = load_gold(args.gold)
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "documents.jsonl"
+        summary = run_enrich(str(args.articles), output, beam_args)
+        rejected = summary.count("input_rejected") + summary.count("normalize_failed")
+        if rejected:
+            raise ConfigError(f"{rejected} articles rejected by enrich", source=str(args.articles))
+        result = evaluate(gold, load_documents(output))
+    print(result.to_text())
+    if args.errors:
+        for error in result.errors:
+            print(json.dumps(error, ensure_ascii=False))
+    if args.json:
+        args.json.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+COMMANDS = {"run": _run, "enrich": _enrich, "es": _es, "demo": _demo, "eval": _eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["FeedSpec", "FetchOutcome", "RawEntry", "Article", "Relevance", "DeadLetter"]
+__all__ = ["FeedSpec", "FetchOutcome", "RawEntry", "Article", "Relevance", "DeadLetter",
+           "Actor", "ActorMention", "Claim"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,40 @@ class Article:
         doc["relevance"] = relevance
         doc.update(extra)
         return doc
+
+
+@dataclass(frozen=True)
+class Actor:
+    """One entry of the actor gazetteer: who it is, and the state it answers to."""
+
+    id: str
+    name: str
+    type: str  # state, organisation, pmc, armed_force, government, armed_group, person ...
+    country: str | None = None  # allegiance, e.g. wagner_group -> russia; a state's own id
+
+
+@dataclass(frozen=True)
+class ActorMention:
+    """One accepted mention of an actor in a text: text[start:end] == surface."""
+
+    actor_id: str
+    surface: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A foreign-involvement claim found in one sentence (see the annotation guidelines, section 3)."""
+
+    actor: str  # the actor id that carried it (wagner_group, turkey, ...)
+    country: str  # the state behind it (wagner_group -> russia)
+    type: str  # troops, mercenaries, weapons, strikes, funding, political
+    polarity: str  # asserted or denied
+    beneficiary: str | None  # lna, gna, gnu or None
+    source: str | None  # the attribution as written, e.g. "a confidential UN report"
+    sentence: str
+    confidence: float
 
 
 @dataclass(frozen=True)
