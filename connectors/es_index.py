@@ -126,6 +126,42 @@ def mappings_for_document(*, english: bool = False) -> dict[str, Any]:
                     "matched": {"type": "keyword"},
                 },
             },
+            # Actors: nested, so "actor X of type Y" stays one object in a query;
+            # `actor_ids` is the flat list for Kibana filters and Lucene queries.
+            "actors": {
+                "type": "nested",
+                "properties": {
+                    "id": {"type": "keyword"},
+                    "name": {"type": "keyword"},
+                    "type": {"type": "keyword"},
+                    "country": {"type": "keyword"},
+                    "mentions": {"type": "integer"},
+                    "surfaces": {"type": "keyword"},
+                },
+            },
+            "actor_ids": {"type": "keyword"},
+            # Claims: nested, so "country=russia and type=mercenaries and
+            # polarity=asserted" must hold in one claim. Lucene query strings (what
+            # Kibana users type) cannot reach nested fields, hence the flat
+            # `claim_keys` ("russia:mercenaries:asserted") and per-field lists.
+            "claims": {
+                "type": "nested",
+                "properties": {
+                    "actor": {"type": "keyword"},
+                    "country": {"type": "keyword"},
+                    "type": {"type": "keyword"},
+                    "polarity": {"type": "keyword"},
+                    "beneficiary": {"type": "keyword"},
+                    "source": {"type": "text", "fields": {"keyword": {"type": "keyword",
+                                                                      "ignore_above": 256}}},
+                    "sentence": {"type": "text"},
+                    "confidence": {"type": "float"},
+                },
+            },
+            "claim_keys": {"type": "keyword"},
+            "claim_countries": {"type": "keyword"},
+            "claim_types": {"type": "keyword"},
+            "claim_polarities": {"type": "keyword"},
         },
     }
 
