@@ -23,6 +23,7 @@ from elasticsearch import UnsupportedProductError
 from connectors.errors import ConfigError, ElasticsearchError, ElasticsearchUnavailable, one_line
 
 __all__ = [
+    "client_url",
     "EsSettings",
     "make_client",
     "redacted_url",
@@ -49,6 +50,15 @@ def redacted_url(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def client_url(client: Elasticsearch) -> str | None:
+    """The (redacted) address of the client's first node, for error messages."""
+    try:
+        nodes = client.transport.node_pool.all()
+    except AttributeError:
+        return None
+    return redacted_url(nodes[0].base_url) if nodes else None
 
 
 @dataclass(frozen=True, repr=False)

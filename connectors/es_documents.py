@@ -16,7 +16,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from connectors.errors import ElasticsearchUnavailable
-from connectors.es_client import RETRY_ON_STATUS, translating_errors
+from connectors.es_client import RETRY_ON_STATUS, client_url, translating_errors
 
 __all__ = ["BulkReport", "bulk_create", "existing_ids_and_hashes"]
 
@@ -58,7 +58,7 @@ def bulk_create(client: Elasticsearch, index: str, docs: Sequence[tuple[str, dic
         for doc_id, doc in pending:
             operations.append({"create": {"_index": index, "_id": doc_id}})
             operations.append(doc)
-        with translating_errors(f"bulk write to '{index}'"):
+        with translating_errors(f"bulk write to '{index}'", client_url(client)):
             response = client.bulk(operations=operations)
         retry: list[tuple[str, dict[str, Any]]] = []
         for (doc_id, doc), item in zip(pending, response["items"]):
@@ -86,7 +86,7 @@ def existing_ids_and_hashes(client: Elasticsearch, alias: str, ids: Iterable[str
     ids, hashes = sorted(set(ids)), sorted(set(hashes))
     if not ids and not hashes:
         return set(), set()
-    with translating_errors(f"look-up in '{alias}'"):
+    with translating_errors(f"look-up in '{alias}'", client_url(client)):
         response = client.search(
             index=alias,
             query={"bool": {"should": [{"ids": {"values": ids}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 import uuid
 from dataclasses import replace
@@ -16,7 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from connectors import es_local
 from connectors.es_client import EsSettings, check_reachable, make_client
 from connectors.es_index import ensure_index
-from connectors.errors import LibyaWatchError, PipelineFailed
+from connectors import errors
+from connectors.errors import ElasticsearchError, LibyaWatchError, PipelineFailed
 from connectors.feeds import load_feeds
 from connectors.state import FeedStateStore
 from pipeline.build import RunPlan, build_enrich, build_run
@@ -46,22 +48,48 @@ def resolve_es(url: str | None) -> EsSettings:
     return EsSettings.from_flags(url=url)
 
 
+# A worker's traceback as text ends with e.g. "connectors.errors.ElasticsearchUnavailable: ...".
+_OUR_ERROR_LINE = re.compile(r"connectors\.errors\.(?P<name>\w+): (?P<message>.+)")
+
+
+def _error_from_text(text: str) -> LibyaWatchError | None:
+    """Our error named in a traceback that a runner passed on as text (remote workers do)."""
+    for line in reversed(text.splitlines()):
+        match = _OUR_ERROR_LINE.search(line)
+        if not match:
+            continue
+        kind = getattr(errors, match["name"], None)
+        message = match["message"]
+        if isinstance(kind, type) and issubclass(kind, ElasticsearchError):
+            # Elasticsearch errors are built from their message alone.
+            return kind(message)
+        return PipelineFailed(message)
+    return None
+
+
 def _finish(pipeline: beam.Pipeline):
-    """Runs the pipeline; any failure inside becomes one PipelineFailed line (or our own error)."""
+    """Runs the pipeline; any failure inside becomes one line: our own error, or PipelineFailed."""
     try:
         result = pipeline.run()
         result.wait_until_finish()
         return result
     except LibyaWatchError:
         raise
-    except Exception as exc:  # Beam wraps worker errors; find ours in the chain
+    except Exception as exc:  # Beam wraps worker errors; find ours in the chain, or in the text
         cause: BaseException | None = exc
         while cause is not None:
             if isinstance(cause, LibyaWatchError):
                 raise cause from exc
             cause = cause.__cause__ or cause.__context__
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PipelineFailed(f"pipeline failed: {first_line}") from exc
+        ours = _error_from_text(str(exc))
+        if ours is not None:
+            raise ours from exc
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        if not lines:
+            lines = [type(exc).__name__]
+        # A traceback passed on as text says what failed on its last line.
+        line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+        raise PipelineFailed(f"pipeline failed: {line}") from exc
 
 
 def run_pass(feeds_path: Path, es_url: str | None, alias: str,

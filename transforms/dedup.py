@@ -22,8 +22,13 @@ __all__ = ["DedupWithinRun", "SkipAlreadyIndexed", "pick_representative", "filte
 
 
 def pick_representative(articles: Iterable[Article]) -> Article:
-    """The earliest published article wins; ties break on id, then feed."""
-    return min(articles, key=lambda a: (a.published, a.id, a.feed_url or "", a.url or ""))
+    """The earliest published article wins; ties break on id, feed, URL, text and title.
+
+    The key covers every field that can differ between two copies, so the
+    choice never depends on the order a runner delivers them in.
+    """
+    return min(articles, key=lambda a: (a.published, a.id, a.feed_url or "", a.url or "",
+                                        a.content_hash, a.title))
 
 
 class _KeepOne(beam.DoFn):

@@ -24,7 +24,13 @@ __all__ = ["RecordFeedState", "may_advance"]
 
 
 def may_advance(report: FetchOutcome, refused: Iterable[DeadLetter]) -> bool:
-    """A feed's validators move on when it was fetched and nothing of it was refused."""
+    """A feed's validators move on when it was fetched and nothing of it was refused.
+
+    A 304 carries no entries, so whatever validators the server repeated
+    with it may be kept.
+    """
+    if report.status == "not_modified":
+        return True
     return report.status == "ok" and not any(True for _ in refused)
 
 

@@ -46,6 +46,7 @@ class _ParseOutcome(beam.DoFn):
         self._feeds = {s: counter(f"feeds_{s}") for s in ("ok", "not_modified", "failed")}
         self._bozo = counter("feeds_bozo")
         self._entries = counter("entries_seen")
+        self._skipped = counter("entries_unusable")
 
     def process(self, pair: tuple[FetchOutcome, FeedSpec]) -> Iterator:
         outcome, spec = pair
@@ -63,7 +64,12 @@ class _ParseOutcome(beam.DoFn):
                 if parsed.bozo:
                     self._bozo.inc()
                 self._entries.inc(len(parsed.entries))
+                self._skipped.inc(len(parsed.skipped))
                 yield from parsed.entries
+                for reason in parsed.skipped:
+                    yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
+                        stage="parse", key=f"{outcome.feed_url} {reason}", error=reason,
+                        feed_url=outcome.feed_url))
         elif outcome.status == "failed":
             yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
                 stage="fetch", key=outcome.feed_url, error=outcome.error or "failed",

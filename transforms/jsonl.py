@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,8 @@ def parse_json_line(line: str) -> dict[str, Any]:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON at column {exc.colno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise ValueError("invalid JSON: nested too deeply") from exc
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     return record
@@ -41,8 +44,9 @@ class _Parse(beam.DoFn):
             yield parse_json_line(line)
         except ValueError as exc:
             self._rejected.inc()
+            digest = hashlib.sha1(line.encode("utf-8", "replace")).hexdigest()[:12]
             yield pvalue.TaggedOutput(DEAD_LETTER, DeadLetter(
-                stage="input", key=line[:120], error=str(exc)))
+                stage="input", key=f"{line[:100]} #{digest}", error=str(exc)))
 
 
 class ParseJsonLines(beam.PTransform):
