@@ -72,8 +72,10 @@ class RunSummary:
             f"duplicates {dups['in_run']} within the run, {dups['already_indexed']} already indexed",
             f"indexed    {f['indexed']} new documents, {errors['index']} refused by the index, "
             f"{errors['dead_letters']} dead letters",
-            "stages     " + ", ".join(f"{k} {v:.2f} s" for k, v in f["stage_seconds"].items()),
         ]
+        if f["stage_seconds"]:
+            lines.append("stages     " + ", ".join(f"{k} {v:.2f} s"
+                                                  for k, v in f["stage_seconds"].items()))
         if feeds["held_back"]:
             lines.append(f"held back  {feeds['held_back']} feeds keep their old validators "
                          "(some entries were refused); the next run retries them")
