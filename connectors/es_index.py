@@ -351,15 +351,23 @@ def ensure_aux_index(client: Elasticsearch, name: str, mappings: Mapping[str, An
                               mappings)
     with translating_errors(f"checking for index '{name}'"):
         exists = client.indices.exists(index=name)
-    if exists:
+    created = False
+    if not exists:
+        with _writing(f"creating index '{name}'"):
+            try:
+                client.indices.create(index=name)
+                created = True
+            except BadRequestError as exc:
+                if _error_type(exc) != "resource_already_exists_exception":
+                    raise
+    if not created:
         _update_mappings(client, [name], mappings, layout)
-        return False
-    with _writing(f"creating index '{name}'"):
-        try:
-            client.indices.create(index=name)
-            return True
-        except BadRequestError as exc:
-            if _error_type(exc) != "resource_already_exists_exception":
-                raise
-    _update_mappings(client, [name], mappings, layout)
-    return False
+    _wait_until_usable(client, name)
+    return created
+
+
+def _wait_until_usable(client: Elasticsearch, name: str) -> None:
+    """Waits for the index's primary shard: an index another worker created a moment ago
+    exists before it can answer reads ("no shard available")."""
+    with translating_errors(f"waiting for index '{name}'"):
+        client.cluster.health(index=name, wait_for_status="yellow", timeout="30s")

@@ -39,8 +39,9 @@ class _KeepOne(beam.DoFn):
         _, group = keyed
         with stage_timer("dedup"):
             group = list(group)
-            self._duplicates.inc(len(group) - 1)
-            yield pick_representative(group)
+            kept = pick_representative(group)
+        self._duplicates.inc(len(group) - 1)
+        yield kept
 
 
 class DedupWithinRun(beam.PTransform):
