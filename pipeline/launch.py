@@ -102,6 +102,7 @@ def run_pass(feeds_path: Path, es_url: str | None, alias: str,
         check_reachable(client, settings)
         ensure_index(client, alias)
         store = FeedStateStore(client, alias)
+        store.ensure()  # before any worker: two creating it at once race for its shard
         known = store.load([f.url for f in config.feeds])
         feeds = tuple(replace(f, etag=known[f.url].etag, last_modified=known[f.url].last_modified)
                       if f.url in known else f for f in config.feeds)
