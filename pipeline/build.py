@@ -10,6 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from connectors.feeds import FetchSettings
+from transforms.actors import TagActors
 from transforms.deadletter import WriteDeadLetters
 from transforms.dedup import DedupWithinRun, SkipAlreadyIndexed
 from transforms.feedstate import RecordFeedState
@@ -41,7 +42,10 @@ class RunPlan:
 
 
 def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
-    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> index -> feed state."""
+    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> actors -> index -> feed state.
+
+    Tagging runs after both dedup steps, so only new documents pay for it.
+    """
     fetched = (p
                | "Feeds" >> beam.Create(batches(plan.feeds, plan.fetch_batch))
                | "FetchAndParse" >> FetchAndParse(plan.settings))
@@ -51,6 +55,7 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
                | "DedupWithinRun" >> DedupWithinRun()
                | "SkipAlreadyIndexed" >> SkipAlreadyIndexed(
                    plan.client_factory, plan.alias, plan.bulk_size)
+               | "TagActors" >> TagActors()
                | "Index" >> WriteToElasticsearch(
                    plan.client_factory, plan.alias, plan.run_id, plan.bulk_size))
     dead_letters = ((fetched.dead_letter, normalized.dead_letter, written.dead_letter)
@@ -79,6 +84,7 @@ def build_enrich(p: beam.Pipeline, input_pattern: str, output_path: str) -> dict
     documents = (normalized.articles
                  | "Relevance" >> ScoreRelevance(keep_all=True)
                  | "DedupWithinRun" >> DedupWithinRun()
+                 | "TagActors" >> TagActors()
                  | "ToDocument" >> beam.Map(enrich_document))
     (documents
      | "DocumentJson" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True))
