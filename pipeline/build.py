@@ -11,6 +11,7 @@ import apache_beam as beam
 
 from connectors.feeds import FetchSettings
 from transforms.actors import TagActors
+from transforms.claims import ExtractClaims
 from transforms.deadletter import WriteDeadLetters
 from transforms.dedup import DedupWithinRun, SkipAlreadyIndexed
 from transforms.feedstate import RecordFeedState
@@ -42,7 +43,7 @@ class RunPlan:
 
 
 def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
-    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> actors -> index -> feed state.
+    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> actors, claims -> index -> state.
 
     Tagging runs after both dedup steps, so only new documents pay for it.
     """
@@ -51,14 +52,16 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
                | "FetchAndParse" >> FetchAndParse(plan.settings))
     normalized = fetched.entries | "Normalize" >> Normalize()
     relevant = normalized.articles | "Relevance" >> ScoreRelevance()
-    written = (relevant.kept
+    claimed = (relevant.kept
                | "DedupWithinRun" >> DedupWithinRun()
                | "SkipAlreadyIndexed" >> SkipAlreadyIndexed(
                    plan.client_factory, plan.alias, plan.bulk_size)
                | "TagActors" >> TagActors()
-               | "Index" >> WriteToElasticsearch(
-                   plan.client_factory, plan.alias, plan.run_id, plan.bulk_size))
-    dead_letters = ((fetched.dead_letter, normalized.dead_letter, written.dead_letter)
+               | "ExtractClaims" >> ExtractClaims())
+    written = claimed.articles | "Index" >> WriteToElasticsearch(
+        plan.client_factory, plan.alias, plan.run_id, plan.bulk_size)
+    dead_letters = ((fetched.dead_letter, normalized.dead_letter, claimed.dead_letter,
+                     written.dead_letter)
                     | "AllDeadLetters" >> beam.Flatten())
     recorded = dead_letters | "DeadLetters" >> WriteDeadLetters(
         plan.client_factory, plan.dead_letter_index, plan.run_id)
@@ -81,15 +84,17 @@ def build_enrich(p: beam.Pipeline, input_pattern: str, output_path: str) -> dict
               | "Read" >> beam.io.ReadFromText(input_pattern)
               | "ParseJson" >> ParseJsonLines())
     normalized = parsed.records | "Normalize" >> NormalizeInput()
-    documents = (normalized.articles
-                 | "Relevance" >> ScoreRelevance(keep_all=True)
-                 | "DedupWithinRun" >> DedupWithinRun()
-                 | "TagActors" >> TagActors()
-                 | "ToDocument" >> beam.Map(enrich_document))
+    claimed = (normalized.articles
+               | "Relevance" >> ScoreRelevance(keep_all=True)
+               | "DedupWithinRun" >> DedupWithinRun()
+               | "TagActors" >> TagActors()
+               | "ExtractClaims" >> ExtractClaims())
+    documents = claimed.articles | "ToDocument" >> beam.Map(enrich_document)
     (documents
      | "DocumentJson" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True))
      | "Write" >> beam.io.WriteToText(output_path, shard_name_template="", num_shards=1))
-    errors = ((parsed.dead_letter, normalized.dead_letter) | "AllDeadLetters" >> beam.Flatten())
+    errors = ((parsed.dead_letter, normalized.dead_letter, claimed.dead_letter)
+              | "AllDeadLetters" >> beam.Flatten())
     (errors
      | "ErrorJson" >> beam.Map(lambda d: json.dumps(asdict(d), ensure_ascii=False))
      | "WriteErrors" >> beam.io.WriteToText(f"{output_path}.errors.jsonl",
