@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
 import io
 import json
 import os
@@ -44,14 +43,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +63,7 @@ from connectors.es_documents import bulk_create  # noqa: E402
 from connectors.es_index import ensure_index, first_index_name  # noqa: E402
 from connectors.parse import parse_feed  # noqa: E402
 from connectors.state import state_index_name  # noqa: E402
+from pipeline.demo import serve_directory  # noqa: E402
 from tests.feedfactory import rss  # noqa: E402
 from transforms.dedup import pick_representative  # noqa: E402
 from transforms.index import to_index_document  # noqa: E402
@@ -264,32 +261,6 @@ def write_corpus(directory: Path, feeds: int, entries: int, seed: int) -> list[P
 
 
 # --- serving ------------------------------------------------------------------------
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".xml": CONTENT_TYPE}
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the pipeline opens up to 16 connections at once
-
-
-@contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """The directory over HTTP on 127.0.0.1 (one thread per request); yields the base URL."""
-    server = _Server(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
 
 def write_feeds_file(path: Path, base_url: str, corpus: Sequence[Path]) -> None:
     feeds = [{"url": f"{base_url}/{p.name}", "name": f"Wire {i:03d}"} for i, p in enumerate(corpus)]
@@ -598,7 +569,7 @@ def measure(args: argparse.Namespace, client: Any, fresh_alias: Callable[[str], 
         print(f"generating {args.feeds} x {args.entries} entries ...", file=sys.stderr)
         corpus = write_corpus(corpus_dir, args.feeds, args.entries, args.seed)
         print(f"  {sum(p.stat().st_size for p in corpus) / 1e6:.1f} MB of RSS", file=sys.stderr)
-        with serve(corpus_dir) as base_url:
+        with serve_directory(corpus_dir) as base_url:
             bodies = [(f"{base_url}/{p.name}", p.read_bytes()) for p in corpus]
             feeds_file = workdir / "feeds.yaml"
             write_feeds_file(feeds_file, base_url, corpus)

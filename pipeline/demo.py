@@ -29,12 +29,21 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         return
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the fetcher opens up to 16 connections at once
+
+
 @contextmanager
-def serve_directory(directory: Path, port: int) -> Iterator[str]:
-    """A static file server (it answers If-Modified-Since with 304) on 127.0.0.1."""
+def serve_directory(directory: Path, port: int = 0) -> Iterator[str]:
+    """A static file server on 127.0.0.1 (it answers If-Modified-Since with 304); yields its URL.
+
+    Port 0 picks a free port.
+    """
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server = _Server(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
