@@ -20,6 +20,7 @@ from connectors.es_index import ensure_index
 from connectors import errors
 from connectors.errors import ElasticsearchError, LibyaWatchError, PipelineFailed
 from connectors.feeds import load_feeds
+from connectors.runlog import RunLog
 from connectors.state import FeedStateStore
 from pipeline.build import RunPlan, build_enrich, build_run
 from pipeline.summary import FailedFeed, RunSummary, read_counters
@@ -107,6 +108,9 @@ def run_pass(feeds_path: Path, es_url: str | None, alias: str,
         feeds = tuple(replace(f, etag=known[f.url].etag, last_modified=known[f.url].last_modified)
                       if f.url in known else f for f in config.feeds)
         run_id = new_run_id()
+        runs = RunLog(client, alias)
+        runs.ensure()
+        runs.started(run_id)
         plan = RunPlan(feeds=feeds, settings=config.settings, alias=alias, run_id=run_id,
                        client_factory=functools.partial(make_client, settings))
         started = time.monotonic()
@@ -120,8 +124,10 @@ def run_pass(feeds_path: Path, es_url: str | None, alias: str,
         failed = [FailedFeed(url, state.last_error or "failed", state.last_http_status)
                   for url, state in after.items()
                   if state.last_run_id == run_id and state.last_status == "failed"]
-        return RunSummary(run_id=run_id, counters=read_counters(result), seconds=elapsed,
-                          failed_feeds=failed)
+        summary = RunSummary(run_id=run_id, counters=read_counters(result), seconds=elapsed,
+                             failed_feeds=failed)
+        runs.indexed(run_id, summary.figures())
+        return summary
     finally:
         client.close()
 
