@@ -116,6 +116,7 @@ _SEMICOLON = re.compile(r"[;؛]")
 _INVERTED_WORDS = 8  # a speaker after "said" is a short name or title, not a clause
 _CLOSING = (",", "\"", "”", "’", "'", "»")
 _POSSESSIVE_GAP = re.compile(r"^(?:['’]s)?\s{0,2}$")
+_APPOSITION = 30  # "Russia, one of Haftar's backers": how far a possessed noun's actor may be
 _AFTER_PENALTY = 40  # an actor after its cue is seldom its subject (English, French, Russian)
 _SOURCE_EDGE = " \t\n,;:.\"'“”‘’«»()[]-–—"
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
@@ -190,6 +191,8 @@ class ClaimLexicon:
     locatives: frozenset[str]
     made_after: tuple[str, ...]
     made_before: tuple[str, ...]
+    demonyms_before: tuple[frozenset[str], tuple[str, ...]]  # folded (forms, stems)
+    demonyms_after: tuple[frozenset[str], tuple[str, ...]]
     fighter_pay: tuple[str, ...]
     max_source_words: int
     side_window: int
@@ -303,6 +306,10 @@ def _parse_lexicon(data: Any, source: str) -> ClaimLexicon:
         locatives=frozenset(_folded_words(_at(data, ("locatives",), source), "locatives")),
         made_after=_folded_words(_at(data, ("made_after",), source), "made_after"),
         made_before=_folded_words(_at(data, ("made_before",), source), "made_before"),
+        demonyms_before=_demonym_forms(_at(data, ("demonym_adjectives", "before"), source),
+                                       "demonym_adjectives.before"),
+        demonyms_after=_demonym_forms(_at(data, ("demonym_adjectives", "after"), source),
+                                      "demonym_adjectives.after"),
         fighter_pay=_folded_words(_at(data, ("fighter_pay",), source), "fighter_pay"),
         max_source_words=_positive_int(data, ("attribution", "max_words"), source),
         side_window=_positive_int(data, ("side_cue_window",), source),
@@ -348,6 +355,7 @@ class _Unit:
     kind: str  # "state", "contractor", "force", "fighters" or "inert" (history only)
     remembered: bool = False  # fighters whose sender came from another sentence
     speaker: bool = False  # named as the source of the sentence
+    bound: int | None = None  # start of the cue noun a demonym qualifies ("Russian jets")
 
 
 @dataclass
@@ -697,7 +705,7 @@ class _Reader:
             else:
                 kind = "state"
             unit = _Unit(mention.start, mention.end, mention.actor_id, actor.country, kind,
-                         speaker=in_source and not denial)
+                         speaker=in_source and not denial, bound=self._bound_noun(mention))
             if self._made_by(mention):
                 made.append(unit)
             elif units and self._merges(units[-1], unit):
@@ -761,6 +769,25 @@ class _Reader:
                     return noun.start, mention.end  # "mercenaires syriens", "fighters from Sudan"
         return (mention.start, mention.end) if nationals else None
 
+    def _bound_noun(self, mention: ActorMention) -> int | None:
+        """The start of the cue noun a demonym adjective qualifies ("Russian jets",
+        "drones turcs"), or None: that noun's claim is the demonym's state's."""
+        surface = _folded_surface(mention.surface)
+        before = _listed(surface, self.lexicon.demonyms_before)
+        after = not before and _listed(surface, self.lexicon.demonyms_after)
+        if not (before or after):
+            return None
+        for cue in self.sentence.cues:
+            if cue.term_id not in _TYPE_CUES or cue.term_id == "political":
+                continue
+            if before and 0 < cue.start - mention.end <= 2 and not self.text[
+                    mention.end:cue.start].strip():
+                return cue.start
+            if after and 0 < mention.start - cue.end <= 2 and not self.text[
+                    cue.end:mention.start].strip():
+                return cue.start
+        return None
+
     def _merges(self, left: _Unit, right: _Unit) -> bool:
         if left.country != right.country or "fighters" in (left.kind, right.kind):
             return False
@@ -780,6 +807,7 @@ class _Reader:
     def _resolve_sender(self, unit: _Unit, units: list[_Unit]) -> _Unit | None:
         origin = unit.actor
         senders = [other for other in units if other.kind not in ("fighters", "inert")
+                   and other.bound is None  # "Russian jets and Sudanese fighters"
                    and other.actor not in self.lexicon.fighter_origins
                    and other.country != unit.country]
         sides = {side for _, _, side in self._sides_named()}
@@ -863,9 +891,9 @@ class _Reader:
         window = self.lexicon.side_window
         relations = [(m.end, m.term_id) for m in self.matches("benefit") + self.matches("against")]
         explicit: list[tuple[int, str]] = []
-        for start, _, side in self._sides_named():
+        for start, end, side in self._sides_named():
             before = [rel for rel in relations if start - window <= rel[0] <= start
-                      and not re.search(r"[.;]", self.text[rel[0]:start])]
+                      and not re.search(r"[.;,]", self.text[rel[0]:start])]
             if before:
                 _, kind = max(before)
                 explicit.append((start, side if kind == "benefit" else self.article.opposite(side)))
@@ -874,6 +902,8 @@ class _Reader:
                 # the cue itself relates them: "backed Haftar", "bombed GNA positions"
                 explicit.append((start, self.article.opposite(side) if claim_type == "strikes"
                                  else side))
+            elif end <= cue.start and _POSSESSIVE_GAP.match(self.text[end:cue.start]):
+                explicit.append((start, side))  # "Haftar's backers", "GNA allies"
         for match in self.matches("other_side"):
             named = self.article.side_before(match.start)
             if named is not None:
@@ -881,8 +911,10 @@ class _Reader:
         if explicit:
             return min(explicit, key=lambda item: abs(item[0] - cue.start))[1], True, False
         named = {side for _, _, side in self._sides_named()}
-        if len(named) == 1 and not self.matches("against"):
-            return named.pop(), False, False
+        side_clauses = {self.clause_of(start) for start, _, _ in self._sides_named()}
+        if len(named) == 1 and not any(self.clause_of(m.start) in side_clauses
+                                       for m in self.matches("against")):
+            return named.pop(), False, False  # ("fighting in Libya, ... Haftar's": not against)
         if named:
             return None, False, False
         return None, False, self._backs_foreign(unit, units)
@@ -933,6 +965,22 @@ class _Reader:
         return any(start <= m.start <= start + 2 for m in self.matches("deny_relative"))
 
 
+@lru_cache(maxsize=4096)
+def _folded_surface(surface: str) -> str:
+    return fold(surface)
+
+
+def _listed(surface: str, words: tuple[frozenset[str], tuple[str, ...]]) -> bool:
+    """Whether a folded surface is one of `words` (exact forms, stems)."""
+    return surface in words[0] or surface.startswith(words[1])
+
+
+def _demonym_forms(section: Any, where: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    words = _folded_words(section, where)
+    return (frozenset(word for word in words if not word.endswith("-")),
+            tuple(word[:-1] for word in words if word.endswith("-")))
+
+
 def _distance(unit: _Unit, start: int, end: int, text: str = "",
               grammar: Grammar | None = None, personnel: bool = False) -> tuple[int, int]:
     """How far a unit is from a cue, as (distance, rank).
@@ -969,6 +1017,9 @@ def _assign(units: list[_Unit], cue: Match, text: str, grammar: Grammar,
                and unit.start <= cue.start and cue.end <= unit.end]
     if phrases:
         return phrases, 0
+    owners = [unit for unit in units if unit.bound == cue.start]
+    if owners:
+        return owners, 0  # "Russian jets": the demonym's noun, whoever stands nearer
     personnel = cue.term_id in _PERSONNEL
     distances = [_distance(unit, cue.start, cue.end, text, grammar, personnel) for unit in units]
     before = [i for i, unit in enumerate(units) if unit.end <= cue.start]
@@ -1089,6 +1140,9 @@ def _typed_claims(reader: _Reader, type_cues: list[Match], units: list[_Unit],
         weak = cue.term.weight < 1.0
         if weak and distance > lexicon.weak_window:
             continue
+        if (cue.term_id == "political" and distance > _APPOSITION
+                and _owned_by_other(reader, cue, [])):
+            continue  # "reports about Haftar's backers": backers named only in apposition
         if not reader.place_ok(cue.start, cue.term_id == "political"):
             continue
         concrete_near = any(other is not cue and _near(reader, cue, other) for other in concrete)

@@ -512,3 +512,32 @@ def test_extract_claims_transform_reuses_stored_mentions():
 def test_extract_claims_transform_checks_its_lexicon_when_built(tmp_path):
     with pytest.raises(ClaimLexiconError, match="nowhere.yaml"):
         ExtractClaims(str(tmp_path / "nowhere.yaml"))
+
+
+# --- demonyms bound to their noun, possessed nouns, side relations across clauses ----------
+
+
+@pytest.mark.parametrize("text, language", [
+    ("Egyptian warplanes and Chadian gunmen were seen near Sirte on Monday.", "en"),
+    ("Des drones égyptiens et des combattants tchadiens ont été vus près de Syrte.", "fr"),
+])
+def test_a_demonym_bound_to_its_noun_is_not_the_fighters_sender(text, language):
+    assert triples(text, language) == {("egypt", "weapons", "asserted"),
+                                       ("chad", "mercenaries", "asserted")}
+
+
+def test_a_state_named_as_subject_still_sends_fighters():
+    assert triples("Russia sent Syrian fighters to Libya.") == {
+        ("russia", "mercenaries", "asserted")}
+
+
+def test_a_side_owning_a_backing_noun_is_the_beneficiary_not_the_opponent():
+    found = claims("Moscow denied that Wagner contractors were fighting near Sirte, "
+                   "calling the stories about Haftar's allies invented.")
+    assert [(c.country, c.type, c.polarity, c.beneficiary) for c in found] == [
+        ("russia", "mercenaries", "denied", "lna")]
+
+
+def test_a_possessed_backing_noun_needs_its_actor_in_apposition():
+    assert ("egypt", "political", "asserted") in triples(
+        "Egypt, one of Haftar's allies, sent armoured vehicles to Benghazi.")
