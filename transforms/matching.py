@@ -19,6 +19,7 @@ writes them as part of the word.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
@@ -108,6 +109,12 @@ def _fold_char(char: str) -> str:
 
 
 _FOLD_TABLE = _FoldTable()
+# Runs of characters outside ASCII. In mostly-ASCII text (Latin script with a
+# few curly quotes or accented names) only these need the table.
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+# Above this share of non-ASCII runs per character, one pass through the
+# table beats a callback per run (Arabic or Cyrillic words between spaces).
+_RUNS_PER_CHAR = 1 / 64
 
 
 def fold(text: str) -> str:
@@ -118,6 +125,22 @@ def fold(text: str) -> str:
     """
     if text.isascii():  # the common case: folding ASCII is lower-casing
         return text.lower()
+    if len(_NON_ASCII_RUN.findall(text)) > len(text) * _RUNS_PER_CHAR:
+        return text.translate(_FOLD_TABLE)
+    # Non-ASCII runs through the table, then the ASCII letters lower-cased on
+    # the UTF-8 bytes, where `bytes.lower` touches nothing but ASCII: the same
+    # characters as translating all of `text`. ("surrogatepass": a lone
+    # surrogate, which a `str` may hold, survives the round trip.)
+    partly = _NON_ASCII_RUN.sub(_fold_run, text)
+    return partly.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+
+
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(_FOLD_TABLE)
+
+
+def _fold_each(text: str) -> str:
+    """`fold` one character at a time through the table: what `fold` must equal."""
     return text.translate(_FOLD_TABLE)
 
 
@@ -127,11 +150,43 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char == "_" or unicodedata.category(char).startswith("M")
 
 
+class _WordCharTable(dict):
+    """Character -> `_is_word_char(character)`, computed on first use.
+
+    Boundaries are checked for every hit of the automata; a dict lookup costs
+    a fraction of the Unicode category test.
+    """
+
+    def __missing__(self, char: str) -> bool:
+        is_word = _is_word_char(char)
+        self[char] = is_word
+        return is_word
+
+
+_WORD_CHAR = _WordCharTable()
+_NEW = object.__new__
+
+
+def _new_match(term: Term, surface: str, start: int, end: int) -> Match:
+    # Equal to Match(term.id, surface, start, end, term), built without the
+    # five object.__setattr__ calls of a frozen dataclass's __init__: find()
+    # makes one per match, and a news text has dozens.
+    match = _NEW(Match)
+    values = match.__dict__
+    values["term_id"] = term.id
+    values["surface"] = surface
+    values["start"] = start
+    values["end"] = end
+    values["term"] = term
+    return match
+
+
 _ARABIC_BLOCKS = (("\u0600", "\u06ff"), ("\u0750", "\u077f"), ("\u08a0", "\u08ff"))
 
 
 def _is_arabic(char: str) -> bool:
-    return any(low <= char <= high for low, high in _ARABIC_BLOCKS)
+    # Most calls see Latin letters, below every block: one comparison settles them.
+    return char >= "\u0600" and any(low <= char <= high for low, high in _ARABIC_BLOCKS)
 
 
 def terms_from_forms(
@@ -179,26 +234,32 @@ class TermMatcher:
         self.terms: tuple[Term, ...] = tuple(terms)
         self._arabic_prefixes = frozenset(fold(prefix) for prefix in arabic_prefixes)
         self._longest_prefix = max((len(p) for p in self._arabic_prefixes), default=0)
-        self._exact = self._automaton(term for term in self.terms if term.case_sensitive)
-        self._folded = self._automaton(term for term in self.terms if not term.case_sensitive)
+        self._automaton = self._build_automaton(self.terms)
 
     @classmethod
     def from_terms(cls, terms: Iterable[Term], **options: Any) -> TermMatcher:
         return cls(terms, **options)
 
     @staticmethod
-    def _automaton(terms: Iterable[Term]) -> ahocorasick.Automaton | None:
-        keyed: dict[str, list[Term]] = {}
-        for term in terms:
-            if not term.surface:
-                raise TermError(f"term {term.id!r}: empty surface")
-            key = term.surface if term.case_sensitive else fold(term.surface)
-            keyed.setdefault(key, []).append(term)
+    def _build_automaton(terms: tuple[Term, ...]) -> ahocorasick.Automaton | None:
+        # One automaton over the folded text for every term, walked once per
+        # text. A case-sensitive term is keyed by its folded surface too (folding
+        # maps character to character, so where the text holds the surface the
+        # folded text holds the key) and is kept only where the text holds the
+        # surface as written. Value: (length, case-sensitive terms, the others).
+        exact = [term for term in terms if term.case_sensitive]
+        others = [term for term in terms if not term.case_sensitive]
+        keyed: dict[str, tuple[list[Term], list[Term]]] = {}
+        for index, group in ((0, exact), (1, others)):
+            for term in group:
+                if not term.surface:
+                    raise TermError(f"term {term.id!r}: empty surface")
+                keyed.setdefault(fold(term.surface), ([], []))[index].append(term)
         if not keyed:
             return None
         automaton = ahocorasick.Automaton()
-        for key, group in keyed.items():
-            automaton.add_word(key, (len(key), tuple(group)))
+        for key, (sensitive, insensitive) in keyed.items():
+            automaton.add_word(key, (len(key), tuple(sensitive), tuple(insensitive)))
         automaton.make_automaton()
         return automaton
 
@@ -212,22 +273,51 @@ class TermMatcher:
         """
         if not text:
             return []
+        automaton = self._automaton
+        if automaton is None:
+            return []
+        if folded is None:
+            folded = fold(text)
+        # The rules of `_accept`, inlined: this loop runs for every hit. The
+        # start rule does not depend on the term, so it is checked once per
+        # hit; the end rule depends on `prefix` alone. Case-sensitive terms
+        # come first, as if found in a pass of their own before the others.
+        word = _WORD_CHAR
+        size = len(text)
+        exact: list[tuple[int, int, Term]] = []
         candidates: list[tuple[int, int, Term]] = []
-        for automaton, haystack in ((self._exact, text), (self._folded, folded)):
-            if automaton is None:
+        append = candidates.append
+        for last, (length, sensitive, insensitive) in automaton.iter(folded):
+            end = last + 1
+            start = end - length
+            if (start and word[text[start - 1]] and word[text[start]]
+                    and not self._clitic_before(text, start)):
                 continue
-            if haystack is None:
-                haystack = fold(text)
-            for last, (length, group) in automaton.iter(haystack):
-                start = last + 1 - length
-                for term in group:
-                    end = self._accept(text, start, last + 1, term)
-                    if end is not None:
-                        candidates.append((start, end, term))
+            stop = end
+            if end < size and word[text[end]] and word[text[end - 1]]:
+                stop = end + 1
+                while stop < size and word[text[stop]]:
+                    stop += 1
+            if sensitive:
+                written = text[start:end]
+                for term in sensitive:
+                    if term.surface == written and (stop == end or term.prefix):
+                        exact.append((start, stop, term))
+            if stop == end:
+                for term in insensitive:
+                    append((start, end, term))
+            else:
+                for term in insensitive:
+                    if term.prefix:
+                        append((start, stop, term))
+        if exact:
+            candidates = exact + candidates
+        elif not candidates:
+            return []
         return self._resolve(text, candidates)
 
     def _accept(self, text: str, start: int, end: int, term: Term) -> int | None:
-        """The match's end if it sits on word boundaries, else None."""
+        """The match's end if it sits on word boundaries, else None (the rules `find` applies)."""
         if (start > 0 and _is_word_char(text[start - 1]) and _is_word_char(text[start])
                 and not self._clitic_before(text, start)):
             return None
@@ -241,19 +331,48 @@ class TermMatcher:
     def _clitic_before(self, text: str, start: int) -> bool:
         if not _is_arabic(text[start]):
             return False
+        word = _WORD_CHAR
         word_start = start
         lowest = max(0, start - self._longest_prefix)
-        while word_start > lowest and _is_word_char(text[word_start - 1]):
+        while word_start > lowest and word[text[word_start - 1]]:
             word_start -= 1
-        if word_start > 0 and _is_word_char(text[word_start - 1]):
+        if word_start > 0 and word[text[word_start - 1]]:
             return False  # more letters before the term than any clitic chain
         return fold(text[word_start:start]) in self._arabic_prefixes
 
+    @classmethod
+    def _resolve(cls, text: str, candidates: list[tuple[int, int, Term]]) -> list[Match]:
+        # Usually no two spans overlap. Then every candidate is kept, once per
+        # span and id, which is what `_resolve_overlaps` would keep too.
+        candidates.sort(key=_span)  # stable: candidates of one span keep their order
+        chosen: list[tuple[int, int, Term]] = []
+        keep = chosen.append
+        span_start = span_end = -1
+        span_ids: set[str] = set()
+        shared = False  # a span holds more than one id
+        for candidate in candidates:
+            start, end, term = candidate
+            if start == span_start and end == span_end:
+                if term.id not in span_ids:
+                    span_ids.add(term.id)
+                    keep(candidate)
+                    shared = True
+                continue
+            if start < span_end:
+                return cls._resolve_overlaps(text, candidates)
+            span_start, span_end, span_ids = start, end, {term.id}
+            keep(candidate)
+        if shared:
+            chosen.sort(key=_report_order)
+        return [_new_match(term, text[start:end], start, end) for start, end, term in chosen]
+
     @staticmethod
-    def _resolve(text: str, candidates: list[tuple[int, int, Term]]) -> list[Match]:
+    def _resolve_overlaps(text: str, candidates: list[tuple[int, int, Term]]) -> list[Match]:
         # Longest first, then leftmost; a candidate overlapping a taken span is
         # dropped unless it has exactly that span (another term, same surface).
-        candidates.sort(key=lambda item: (item[0] - item[1], item[0]))
+        # Candidates of one span stay in the order they were found (both sorts
+        # are stable), so the same form wins whichever way they arrived here.
+        candidates.sort(key=_longest_leftmost)
         starts: list[int] = []  # starts of taken spans, sorted; spans never overlap
         ends: dict[int, int] = {}
         chosen: list[tuple[int, int, Term]] = []
@@ -274,5 +393,17 @@ class TermMatcher:
             ends[start] = end
             reported.add((start, term.id))
             chosen.append((start, end, term))
-        chosen.sort(key=lambda item: (item[0], item[2].id, item[2].surface))
-        return [Match(term.id, text[start:end], start, end, term) for start, end, term in chosen]
+        chosen.sort(key=_report_order)
+        return [_new_match(term, text[start:end], start, end) for start, end, term in chosen]
+
+
+def _span(candidate: tuple[int, int, Term]) -> tuple[int, int]:
+    return candidate[0], candidate[1]
+
+
+def _longest_leftmost(candidate: tuple[int, int, Term]) -> tuple[int, int]:
+    return candidate[0] - candidate[1], candidate[0]
+
+
+def _report_order(candidate: tuple[int, int, Term]) -> tuple[int, str, str]:
+    return candidate[0], candidate[2].id, candidate[2].surface

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import apache_beam as beam
 import yaml
@@ -44,8 +45,11 @@ DROPPED = "dropped"
 _DEFAULT_PACK = Path(__file__).parent / "data" / "topic_pack.yaml"
 _KINDS = frozenset({"place", "demonym", "actor", "keyword"})
 _SCORING_KEYS = ("threshold", "title_factor", "lead_chars", "lead_bonus", "density_weight", "scale")
-# Sentence ends for the density measure: ., !, ?, Arabic question mark, or a line break.
-_SENTENCE_END = re.compile(r"(?<=[.!?\u061f])\s+|\n+")
+# Sentence ends for the density measure: the whitespace after ., !, ?, Arabic
+# question mark, or a run of line breaks. A match starts at the mark or break
+# itself (it ends where `(?<=[.!?\u061f])\s+|\n+` would): a pattern that opens
+# with a character class lets the regex engine skip ahead to candidates.
+_SENTENCE_END = re.compile(r"[\n.!?\u061f](?:(?<=\n)\n*|(?<!\n)\s+)")
 
 
 class TopicPackError(ValueError):
@@ -188,14 +192,31 @@ def _flag(section: Mapping[str, Any], key: str, default: bool, where: str) -> bo
     return value
 
 
+def _rules_by_identity(pack: TopicPack) -> dict[int, SupportRule]:
+    """`pack.rules` keyed by the terms' id(): hashing a Term hashes all its fields.
+
+    One mapping per pack object in this process; the pack holds its terms
+    alive, so no id in it is reused while the mapping exists.
+    """
+    rules = _RULES_BY_IDENTITY.get(pack)
+    if rules is None:
+        rules = _RULES_BY_IDENTITY[pack] = {id(term): rule for term, rule in pack.rules.items()}
+    return rules
+
+
+_RULES_BY_IDENTITY: WeakKeyDictionary[TopicPack, dict[int, SupportRule]] = WeakKeyDictionary()
+
+
 def _counted(
     pack: TopicPack, found: list[tuple[bool, Match]], context_counts: dict[str, int]
 ) -> list[tuple[bool, Match]]:
     """The matches that count, after the support rules for ambiguous forms."""
-    anchors = sum(1 for _, match in found if not pack.rules[match.term].needs_support)
+    by_identity = _rules_by_identity(pack)
+    # A matcher built apart from the pack may hold equal but distinct terms.
+    rules = [by_identity.get(id(match.term)) or pack.rules[match.term] for _, match in found]
+    anchors = sum(1 for rule in rules if not rule.needs_support)
     counted = []
-    for in_title, match in found:
-        rule = pack.rules[match.term]
+    for (in_title, match), rule in zip(found, rules):
         if rule.needs_support:
             against = sum(context_counts.get(name, 0) for name in rule.unless_near)
             if against or not rule.unless_near:

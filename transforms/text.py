@@ -9,6 +9,8 @@ line collapse to one space.
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from html.parser import HTMLParser
 
 __all__ = ["html_to_text"]
@@ -23,6 +25,16 @@ _BLOCKS = frozenset({
     "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
     "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section",
     "summary", "table", "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
+})
+
+# Tags with nothing but a name (<p>, </p>, <br/>, <br />): most feed bodies use
+# only these, and for them the parser's work reduces to one pattern (see
+# `_simple_chunks`).
+_SIMPLE_TAG = re.compile(r"<(?:([a-zA-Z][a-zA-Z0-9]*)(?: ?/)?|/([a-zA-Z][a-zA-Z0-9]*))>")
+# Elements the parser treats specially (raw text, or skipped here): their
+# documents take the parser's path.
+_SPECIAL = _SKIPPED | frozenset({
+    "iframe", "noembed", "noframes", "plaintext", "textarea", "title", "xmp",
 })
 
 # Characters that take space but are not whitespace to `str.split`.
@@ -74,9 +86,42 @@ class _TextCollector(HTMLParser):
         super().close()
 
     def text(self) -> str:
-        raw = "".join(self._chunks).translate(_INVISIBLE)
-        lines = (" ".join(line.split()) for line in raw.split("\n"))
-        return "\n".join(line for line in lines if line)
+        return _lines(self._chunks)
+
+
+def _lines(chunks: list[str]) -> str:
+    raw = "".join(chunks).translate(_INVISIBLE)
+    lines = (" ".join(line.split()) for line in raw.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _simple_chunks(html: str) -> list[str] | None:
+    """What `_TextCollector` would collect from `html`, if every "<" opens a simple tag.
+
+    For such a fragment the parser hands over the text between tags,
+    unescaped, and one tag at a time; None sends anything else (comments,
+    attributes, CDATA, scripts, a stray "<") to the parser.
+    """
+    chunks: list[str] = []
+    position = 0
+    for tag in _SIMPLE_TAG.finditer(html):
+        data = html[position:tag.start()]
+        if "<" in data:
+            return None
+        if data:
+            chunks.append(unescape(data) if "&" in data else data)
+        name = (tag.group(1) or tag.group(2)).lower()
+        if name in _SPECIAL:
+            return None
+        if name in _BLOCKS:
+            chunks.append("\n")
+        position = tag.end()
+    data = html[position:]
+    if "<" in data:
+        return None
+    if data:
+        chunks.append(unescape(data) if "&" in data else data)
+    return chunks
 
 
 def html_to_text(html: str) -> str:
@@ -87,6 +132,9 @@ def html_to_text(html: str) -> str:
     """
     if not html:
         return ""
+    chunks = _simple_chunks(html)
+    if chunks is not None:
+        return _lines(chunks)
     collector = _TextCollector()
     collector.feed(html)
     collector.close()

@@ -216,3 +216,43 @@ def test_terms_from_forms_rejects_bad_forms(form, fragment):
     with pytest.raises(TermError, match=fragment) as caught:
         terms_from_forms("libya", [form], where="terms[3]")
     assert "terms[3].forms[0]" in str(caught.value)
+
+
+# --- fast paths: each must give exactly what the plain path gives ----------------------
+
+from transforms.matching import _fold_each  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Libya",
+        "Reuters \u2014 Haftar\u2019s forces entered Sirte on Tuesday, officials said.",
+        "Straße İİİ Libya ß",
+        "ليبيا وبالليبيين، " * 10,
+        "Ливия и ЛИВИЯ: " * 10 + "and a Latin tail " * 5,
+        "mostly ASCII " * 20 + "é" + " more ASCII" * 20 + "\ud800 lone surrogate",
+        "Ꭰ cherokee ꭰ " + "x" * 100,
+        "",
+    ],
+)
+def test_fold_equals_folding_each_character(text):
+    assert fold(text) == _fold_each(text)
+    assert len(fold(text)) == len(text)
+
+
+def test_case_sensitive_and_folded_forms_of_one_span_keep_their_order():
+    # The case-sensitive form is reported for its span, as when the two kinds
+    # were searched in separate passes.
+    m = matcher(Term("un", "UN", case_sensitive=True), Term("un", "un"), Term("other", "un"))
+    assert [(x.term_id, x.term.case_sensitive) for x in m.find("the UN said")] == [
+        ("other", False), ("un", True)]
+    assert [(x.term_id, x.term.case_sensitive) for x in m.find("the un said")] == [
+        ("other", False), ("un", False)]
+
+
+def test_overlapping_and_adjacent_spans_resolve_alike():
+    m = matcher(Term("haftar", "Haftar"), Term("saddam", "Saddam Haftar"), Term("lna", "LNA"))
+    text = "Saddam Haftar and Haftar met the LNA"
+    assert [(x.term_id, x.start, x.end) for x in m.find(text)] == [
+        ("saddam", 0, 13), ("haftar", 18, 24), ("lna", 33, 36)]

@@ -244,3 +244,10 @@ def test_score_relevance_keep_all_sets_relevance_on_every_article():
     assert _scored(NONE).relevance.kept is False
     assert _counter(result, "relevant") == 1
     assert _counter(result, "irrelevant") == 1
+
+
+def test_sentence_starts_follow_marks_and_line_breaks():
+    from transforms.relevance import _sentence_starts
+
+    text = "One. Two!  Three?\tFour\u061f Five\n\nSix. \n Seven..x Eight\n \nNine.\n"
+    assert _sentence_starts(text) == [0, 5, 11, 18, 24, 30, 37, 52, 54, 60]

@@ -82,3 +82,33 @@ def test_plain_text_and_empty_input():
 
 def test_non_latin_text_preserved():
     assert html_to_text("<p>قوات حفتر</p><p>Хафтар &mdash; Ливия</p>") == "قوات حفتر\nХафтар — Ливия"
+
+
+# --- simple markup takes a shortcut that must give the parser's text -------------------
+
+from transforms.text import _TextCollector  # noqa: E402
+
+
+def _parsed(html: str) -> str:
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    return collector.text()
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>Tripoli</p><p>Sirte &amp; Misrata</p><p><em>Reporting by A</em></p>",
+        "<P>Upper</P ><br/>x<br />y<BR>z",
+        "&am<p>p; split entity</p>",
+        "a < b and <p>c</p>",
+        "<p>x</p><script>hidden()</script><p>y</p>",
+        "<title>T</title><p>x</p>",
+        "<p class='a'>attrs</p><!-- comment --><![CDATA[kept]]>",
+        "plain &lt;text&gt; with\u200b invisible\u00ad characters",
+        "<p>unclosed <b",
+    ],
+)
+def test_html_to_text_equals_the_parser(html):
+    assert html_to_text(html) == _parsed(html)
