@@ -36,6 +36,7 @@ class RunPlan:
     client_factory: Callable[[], Any]
     fetch_batch: int = 100
     bulk_size: int = 500
+    tag: bool = True  # actors and claims; off for a bare archive of what the feeds carry
 
     @property
     def dead_letter_index(self) -> str:
@@ -52,17 +53,18 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
                | "FetchAndParse" >> FetchAndParse(plan.settings))
     normalized = fetched.entries | "Normalize" >> Normalize()
     relevant = normalized.articles | "Relevance" >> ScoreRelevance()
-    claimed = (relevant.kept
-               | "DedupWithinRun" >> DedupWithinRun()
-               | "SkipAlreadyIndexed" >> SkipAlreadyIndexed(
-                   plan.client_factory, plan.alias, plan.bulk_size)
-               | "TagActors" >> TagActors()
-               | "ExtractClaims" >> ExtractClaims())
-    written = claimed.articles | "Index" >> WriteToElasticsearch(
+    fresh = (relevant.kept
+             | "DedupWithinRun" >> DedupWithinRun()
+             | "SkipAlreadyIndexed" >> SkipAlreadyIndexed(
+                 plan.client_factory, plan.alias, plan.bulk_size))
+    rejected = [fetched.dead_letter, normalized.dead_letter]
+    if plan.tag:
+        claimed = fresh | "TagActors" >> TagActors() | "ExtractClaims" >> ExtractClaims()
+        fresh = claimed.articles
+        rejected.append(claimed.dead_letter)
+    written = fresh | "Index" >> WriteToElasticsearch(
         plan.client_factory, plan.alias, plan.run_id, plan.bulk_size)
-    dead_letters = ((fetched.dead_letter, normalized.dead_letter, claimed.dead_letter,
-                     written.dead_letter)
-                    | "AllDeadLetters" >> beam.Flatten())
+    dead_letters = ((*rejected, written.dead_letter) | "AllDeadLetters" >> beam.Flatten())
     recorded = dead_letters | "DeadLetters" >> WriteDeadLetters(
         plan.client_factory, plan.dead_letter_index, plan.run_id)
     feed_state = ((fetched.feed_reports, written.dead_letter)

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
     run.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
     run.add_argument("--summary-json", type=Path, metavar="PATH", help="also write the summary as JSON")
+    run.add_argument("--no-tag", dest="tag", action="store_false",
+                     help="index without actor and claim tagging (a bare archive; faster)")
 
     enrich = commands.add_parser(
         "enrich", help="run the transforms on JSON lines, without feeds or Elasticsearch")
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.launch import run_pass
 
-    summary = run_pass(args.feeds, args.es, args.index, beam_args)
+    summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag)
     print(summary.to_text())
     if args.summary_json:
         args.summary_json.write_text(summary.to_json() + "\n", encoding="utf-8")

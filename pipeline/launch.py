@@ -94,7 +94,7 @@ def _finish(pipeline: beam.Pipeline):
 
 
 def run_pass(feeds_path: Path, es_url: str | None, alias: str,
-             beam_args: list[str]) -> RunSummary:
+             beam_args: list[str], tag: bool = True) -> RunSummary:
     """One pass over every feed into Elasticsearch."""
     config = load_feeds(feeds_path)
     settings = resolve_es(es_url)
@@ -112,7 +112,7 @@ def run_pass(feeds_path: Path, es_url: str | None, alias: str,
         runs.ensure()
         runs.started(run_id)
         plan = RunPlan(feeds=feeds, settings=config.settings, alias=alias, run_id=run_id,
-                       client_factory=functools.partial(make_client, settings))
+                       client_factory=functools.partial(make_client, settings), tag=tag)
         started = time.monotonic()
         pipeline = beam.Pipeline(options=beam_options(beam_args))
         build_run(pipeline, plan)
