@@ -12,6 +12,8 @@ module. Readiness is therefore always checked with `GET /_cluster/health`.
 
 from __future__ import annotations
 
+import contextlib
+
 import argparse
 import json
 import os
@@ -322,10 +324,34 @@ def _unpack(paths: LocalPaths) -> None:
 # --- status ------------------------------------------------------------------------------
 
 def _read_pid(paths: LocalPaths) -> int | None:
+    """The server's pid from its pid file, else found among the processes by its home folder.
+
+    The fallback adopts a server whose pid file went missing (say, removed by
+    a `stop` that raced a `start`), instead of starting a second one on a
+    taken port.
+    """
     try:
         return int(paths.pid_file.read_text().strip())
     except (OSError, ValueError):
-        return None
+        pass
+    pid = _find_server_pid(paths.home)
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            paths.pid_file.write_text(f"{pid}\n")
+    return pid
+
+
+def _find_server_pid(home: Path) -> int | None:
+    """The pid of a running Elasticsearch whose command line names this home folder."""
+    marker = f"-Des.path.home={home}".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if SERVER_MAIN_CLASS.encode() in cmdline and marker + b"\0" in cmdline + b"\0":
+            return int(entry.name)
+    return None
 
 
 def _is_server_process(pid: int) -> bool:
@@ -567,8 +593,16 @@ def stop(wait_s: float = 60, config: LocalServerConfig | None = None,
         os.kill(pid, signal.SIGKILL)
         if not _wait_gone(pid, 10):
             raise LocalServerError(f"local Elasticsearch (pid {pid}) did not stop, even on SIGKILL")
-    paths.pid_file.unlink(missing_ok=True)
+    if _read_pid_file(paths) == pid:  # a server started meanwhile keeps its pid file
+        paths.pid_file.unlink(missing_ok=True)
     return True
+
+
+def _read_pid_file(paths: LocalPaths) -> int | None:
+    try:
+        return int(paths.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _wait_gone(pid: int, wait_s: float) -> bool:

@@ -123,3 +123,14 @@ def test_second_server_on_a_taken_port_is_refused(es_server: es_local.ServerStat
                                                  tmp_path: Path) -> None:
     with pytest.raises(LocalServerError, match=r"port 9200 on 127.0.0.1 is taken by another"):
         es_local.start(cache=tmp_path, config=es_local.load_config(environ={}))
+
+
+@pytest.mark.es
+def test_a_server_whose_pid_file_went_missing_is_adopted_not_duplicated(es_server) -> None:
+    paths = es_local.local_paths(es_local.load_config())
+    pid = int(paths.pid_file.read_text().strip())
+    paths.pid_file.unlink()
+    status = es_local.status()
+    assert status.running and status.pid == pid
+    assert int(paths.pid_file.read_text().strip()) == pid
+    assert es_local.start().already_running
