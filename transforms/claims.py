@@ -91,6 +91,7 @@ _CONTEXT_LISTS = {
     "neutral_object": ("non_claims", "neutral_objects"),
     "fighter_noun": ("fighter_nouns",),
     "fighter_national": ("fighter_nationals",),
+    "local_fighters": ("local_fighters",),
     "delivery": ("delivery_verbs",),
     "self_reference": ("self_reference",),
     "first_person": ("first_person",),
@@ -176,6 +177,8 @@ class ClaimLexicon:
 
     cue_matcher: TermMatcher
     context_matcher: TermMatcher
+    report_matcher: TermMatcher  # "the reports", "the accusations": what a denial rejects
+    everything_matcher: TermMatcher  # "any involvement": a denial of every claim
     sentence_rules: SentenceRules
     military_support_type: str
     contractor_actors: frozenset[str]
@@ -285,6 +288,11 @@ def _parse_lexicon(data: Any, source: str) -> ClaimLexicon:
     return ClaimLexicon(
         cue_matcher=TermMatcher.from_terms(cue_terms),
         context_matcher=TermMatcher.from_terms(context_terms),
+        report_matcher=TermMatcher.from_terms(_by_language(
+            "report", _at(data, ("denial_scope", "reports"), source), "denial_scope.reports")),
+        everything_matcher=TermMatcher.from_terms(_by_language(
+            "everything", _at(data, ("denial_scope", "everything"), source),
+            "denial_scope.everything")),
         sentence_rules=sentence_rules,
         military_support_type=military_type,
         contractor_actors=_id_list(data, "contractor_actors", source),
@@ -376,6 +384,12 @@ class _Found:
     generic: bool = False  # worded as mere presence ("having forces"): typed by what it answers
     pay: bool = False  # a funding cue that is a pay word
     weak_political: bool = False  # "support", "backed": may be the purpose of another act
+    everything: bool = False  # a denial of any involvement: answers every claim of its country
+    named_types: frozenset[str] = frozenset()  # types a denial's sentence names without a claim
+    # about another theatre ("in Mali"): no claim, kept only so that a denial
+    # answering it is not taken for a denial of a Libya claim
+    elsewhere: bool = False
+    libya_named: bool = False  # its sentence names Libya, a Libyan place or side
 
 
 @dataclass
@@ -494,10 +508,10 @@ def _resolve_article(found: list[_Found]) -> list[Claim]:
     resolved: list[_Found] = []
     for item in found:
         if item.polarity == _DENIED:
-            item = _answer(item, asserted, by_country)
-            if item is None:
-                continue
-        resolved.append(item)
+            resolved += _answer(item, asserted, by_country)
+        else:
+            resolved.append(item)
+    resolved = [item for item in resolved if not item.elsewhere]
 
     votes: dict[str, dict[str, int]] = {}
     for item in resolved:
@@ -520,43 +534,91 @@ def _resolve_article(found: list[_Found]) -> list[Claim]:
     return list(claims.values())
 
 
-def _answer(denial: _Found, asserted: list[_Found],
-            by_country: dict[str, list[_Found]]) -> _Found | None:
-    """The denial typed by the claim it answers, or by its own words if it answers none.
+def _nearest_before(denial: _Found, claims: list[_Found]) -> list[_Found]:
+    """The claims of the last sentence before the denial that holds any of `claims`
+    (the report a denial in general words answers), or the first claim when the
+    denial comes first (a headline's "denies role" answers the lead)."""
+    before = [item for item in claims if (item.sentence_index, item.cue_start)
+              < (denial.sentence_index, denial.cue_start)]
+    if not before:
+        return claims[:1]
+    index = max(item.sentence_index for item in before)
+    return [item for item in before if item.sentence_index == index]
 
-    A denial in general words ("denies role", "has no forces in Libya")
-    answers the article's first claim about that country, the one its
-    headline or lead reports. One in specific words answers the claim of its
-    type; if there is none, a denial of personnel ("no Russian servicemen",
-    "not paid by the state") answers the claim about the country's personnel
-    or, failing that, its first claim, while a denial of an act ("did not
-    carry out any strike") stands as worded.
+
+def _in_libya(denial: _Found, claims: list[_Found]) -> list[_Found]:
+    """The Libya claims a denial may answer: none when the nearest claims before a
+    denial that names no Libyan place are about another theatre ("Mali accused
+    Russian troops of killings; Moscow rejected the accusations")."""
+    if not denial.libya_named and claims and all(
+            item.elsewhere for item in _nearest_before(denial, claims)):
+        return []
+    return [item for item in claims if not item.elsewhere]
+
+
+def _answer(denial: _Found, asserted: list[_Found],
+            by_country: dict[str, list[_Found]]) -> list[_Found]:
+    """The denial typed by the claims it answers, or by its own words if it answers none.
+
+    A denial in general words ("denied the reports", "has no forces in
+    Libya") answers the nearest claims about that country before it (those
+    of its headline when it comes first); one that denies everything ("denied
+    any involvement") answers each of the country's claims; one by a third
+    party that names no foreign actor ("the LNA dismissed the reports")
+    answers the nearest foreign claims. One in specific words answers the
+    claim of its type; if there is none, a denial of personnel ("no Russian
+    servicemen", "not paid by the state") answers the claim about the
+    country's personnel or, failing that, its first claim, while a denial of
+    an act ("did not carry out any strike") stands as worded.
     """
+    if denial.elsewhere:
+        return [denial]  # about another theatre: dropped with the claims it denies
+    if denial.country is None and denial.type is None:  # a third party: "the reports"
+        military = _in_libya(denial, [item for item in asserted if item.type != "political"])
+        if not military:
+            return []
+        return [replace(denial, country=target.country, type=target.type, actor=target.actor,
+                        beneficiary=target.beneficiary)
+                for target in _nearest_before(denial, military)]
     if denial.country is None:  # unnamed foreign forces: the article's main foreign actor
-        if not by_country:
-            return None
-        first = {country: asserted.index(items[0]) for country, items in by_country.items()}
-        country = max(by_country, key=lambda c: (len(by_country[c]), -first[c]))
+        counts = {country: [item for item in items if not item.elsewhere]
+                  for country, items in by_country.items()}
+        counts = {country: items for country, items in counts.items() if items}
+        if not counts:
+            return []
+        first = {country: asserted.index(items[0]) for country, items in counts.items()}
+        country = max(counts, key=lambda c: (len(counts[c]), -first[c]))
         denial = replace(denial, country=country)
-    answered = by_country.get(denial.country, [])
+    answered = _in_libya(denial, by_country.get(denial.country, []))
     if denial.type == "political":  # "does not take sides" answers only a political claim
         answered = [item for item in answered if item.type == "political"]
-    else:  # a military denial answers a military claim
+    elif denial.type is not None or denial.generic:  # a military denial, a military claim
         answered = [item for item in answered if item.type != "political"]
+    if denial.type is None:  # not what its sentence admits after it ("denied ..., saying it")
+        admitted = [item for item in answered if item.sentence_index == denial.sentence_index
+                    and item.cue_start > denial.cue_start]
+        answered = [item for item in answered if item not in admitted]
+        denial = replace(denial, named_types=denial.named_types - {i.type for i in admitted})
     if not answered:
-        return denial if denial.type is not None and denial.actor is not None else None
+        return [denial] if denial.type is not None and denial.actor is not None else []
     same_type = [item for item in answered if item.type == denial.type]
     personnel = [item for item in answered if item.type in ("troops", "mercenaries")]
-    if denial.generic or denial.type is None:
-        target = answered[0]
+    if denial.type is None and denial.everything:
+        military = [item for item in answered if item.type != "political"]
+        targets = list({item.type: item for item in reversed(military or answered)}.values())
+    elif denial.type is None:
+        named = [item for item in answered if item.type in denial.named_types]
+        targets = _nearest_before(denial, named or answered)  # "denied the money was to finance"
+    elif denial.generic:
+        targets = _nearest_before(denial, personnel or answered)[:1]
     elif same_type:
-        target = same_type[0]
+        targets = same_type[:1]
     elif denial.type in ("troops", "mercenaries") or denial.pay:
-        target = (personnel or answered)[0]
+        targets = (personnel or answered)[:1]
     else:
-        return denial
-    return replace(denial, type=target.type, actor=target.actor,
-                   beneficiary=denial.beneficiary or target.beneficiary)
+        return [denial]
+    return [replace(denial, type=target.type, actor=target.actor,
+                    beneficiary=denial.beneficiary or target.beneficiary) for target in targets]
 
 
 # --- reading one sentence ----------------------------------------------------------------
@@ -940,8 +1002,9 @@ class _Reader:
         if any(self.clause_of(n.start) == clause and n.start <= position <= n.end + 60
                for n in self.matches("negate")):
             return (_DENIED,)  # "there are no Russian troops"
-        relevant = [d for d in self.matches("deny") if self.part_of(d.start) == part]
-        if not relevant:
+        relevant = [d for d in self.matches("deny") if self.part_of(d.start) == part
+                    and (self.clause_of(d.start) == clause or not self._elsewhere(d.start))]
+        if not relevant:  # (a denial about another theatre, "rejected ... in Mali", is not one)
             return (_ASSERTED,)
         denial_clauses = {self.clause_of(d.start) for d in relevant}
         if clause not in denial_clauses and any(
@@ -956,6 +1019,27 @@ class _Reader:
                 self.clause_of(d.start) <= clause for d in relevant):
             return (_ASSERTED,)  # the relative denial answers a later clause
         return (_DENIED,)
+
+    def local_fighters(self, start: int, end: int) -> bool:
+        """Whether the fighters named at start:end are Libyan ("Libyan militia fighters",
+        "armed groups in Benghazi"): a local word is the noun or qualifies it."""
+        for match in self.matches("local_fighters"):
+            if match.start <= start and end <= match.end:
+                return True
+            if 0 <= start - match.end <= 30 and not _CLAUSE_BREAK.search(
+                    self.text, match.end, start):
+                return True
+        return False
+
+    def _elsewhere(self, position: int) -> bool:
+        """Whether the place named nearest to `position` in the sentence is another
+        theatre ("Mali accused its fighters of killings, which Moscow rejected")."""
+        places = [(m.start, False) for m in self.matches("place_elsewhere")]
+        if not places:
+            return False
+        places += [(m.start, True) for m in self.matches("place_libya") + self.matches(
+            "side_tripoli") + self.matches("side_east")]
+        return not min(places, key=lambda place: abs(place[0] - position))[1]
 
     def denies(self) -> bool:
         return bool(self.matches("deny") or self.matches("negate"))
@@ -1113,6 +1197,12 @@ def _typed_claims(reader: _Reader, type_cues: list[Match], units: list[_Unit],
         _country(article.actors, m) == "libya" for m in sentence.mentions)
     sentence_text = text[sentence.start:sentence.end]
     found: list[_Found] = []
+
+    def weak_troops_adjective(cue: Match) -> bool:
+        return cue.term.weight < 1.0 and any(
+            other.term_id == "weapons" and 0 < other.start - cue.end <= 2
+            and not text[cue.end:other.start].strip() for other in type_cues)
+
     for cue in type_cues:
         clause = reader.clause_of(cue.start)
         if clause in silent or any(a <= cue.start < b for a, b in source_spans):
@@ -1126,6 +1216,10 @@ def _typed_claims(reader: _Reader, type_cues: list[Match], units: list[_Unit],
             continue  # "any direct intervention" (but "has not provided any equipment")
         if cue.term_id != "political" and _owned_by_other(reader, cue, political_ends):
             continue
+        if cue.term_id == "troops" and weak_troops_adjective(cue):
+            continue  # «военные самолеты»: the adjective of a weapon, not personnel
+        if cue.term_id == "mercenaries" and reader.local_fighters(cue.start, cue.end):
+            continue  # "Libyan militia fighters": a state paying them funds a side
         if (cue.term_id == "presence" or cue.term_id == "troops" and cue.term.weight < 1.0) and any(
                 _near(reader, cue, other, 60) for other in strikes):
             continue  # the agent of a strike ("its forces had carried out", "snipers firing")
@@ -1143,8 +1237,7 @@ def _typed_claims(reader: _Reader, type_cues: list[Match], units: list[_Unit],
         if (cue.term_id == "political" and distance > _APPOSITION
                 and _owned_by_other(reader, cue, [])):
             continue  # "reports about Haftar's backers": backers named only in apposition
-        if not reader.place_ok(cue.start, cue.term_id == "political"):
-            continue
+        elsewhere = not reader.place_ok(cue.start, cue.term_id == "political")
         concrete_near = any(other is not cue and _near(reader, cue, other) for other in concrete)
         for unit in assigned:
             if unit.speaker and not reader.speaks_of_itself(unit, cue):
@@ -1153,8 +1246,8 @@ def _typed_claims(reader: _Reader, type_cues: list[Match], units: list[_Unit],
             if claim_type is None:
                 continue
             side, explicit, foreign = reader.beneficiary(cue, claim_type, unit, units)
-            if foreign and claim_type == "political":
-                continue  # backing for a foreign actor: another country's war
+            # backing for a foreign actor ("ally of Assad") is another country's war
+            elsewhere = elsewhere or foreign and claim_type == "political"
             polarities = reader.polarities(cue.start)
             if cue.term_id == "political" and claim_type == "political":
                 if any(0 <= start - cue.end <= 40 and reader.clause_of(start) == clause
@@ -1175,7 +1268,8 @@ def _typed_claims(reader: _Reader, type_cues: list[Match], units: list[_Unit],
                     sentence=sentence_text, sentence_index=sentence.index,
                     confidence=round(min(0.95, max(0.05, confidence)), 2), pay=pay,
                     cue_start=cue.start, generic=cue.term_id == "presence",
-                    weak_political=cue.term_id == "political" and weak))
+                    weak_political=cue.term_id == "political" and weak,
+                    elsewhere=elsewhere, libya_named=libya_here))
     return _sentence_rules(reader, found)
 
 
@@ -1203,15 +1297,18 @@ def _sentence_rules(reader: _Reader, found: list[_Found]) -> list[_Found]:
                  if not (item.type == "weapons" and (item.country, item.polarity) in striking)]
     # Pay for foreign fighters is part of the mercenaries claim.
     hiring = {item.country for item in found if item.type == "mercenaries"}
-    fighters_named = bool(reader.matches("fighter_noun") or reader.matches("fighter_national")
-                          or any(cue.term_id == "mercenaries" for cue in reader.sentence.cues))
+    fighters_named = bool(
+        any(not reader.local_fighters(m.start, m.end) for m in reader.matches("fighter_noun"))
+        or reader.matches("fighter_national")
+        or any(cue.term_id == "mercenaries" and not reader.local_fighters(cue.start, cue.end)
+               for cue in reader.sentence.cues))
     converted = []
     for item in found:
         if item.type == "funding" and (item.country in hiring or item.pay and fighters_named):
             item = replace(item, type="mercenaries")
         converted.append(item)
     for item in converted:
-        if item.type == "mercenaries" and item.polarity == _ASSERTED:
+        if item.type == "mercenaries" and item.polarity == _ASSERTED and not item.elsewhere:
             reader.article.last_carrier = (item.actor, item.country)
     return converted
 
@@ -1224,21 +1321,29 @@ def _untyped_denials(reader: _Reader, units: list[_Unit],
     sentence = reader.sentence
     denial = (reader.matches("deny") + reader.matches("negate"))[0]
     if any(cue.term_id == "no_comment" and reader.clause_of(cue.start) == reader.clause_of(
-            denial.start) for cue in sentence.cues) or not reader.place_ok(denial.start):
-        return []
+            denial.start) for cue in sentence.cues) or not reader.place_ok(denial.start, True):
+        return []  # (a denier is often named by its seat: "in the Kremlin", «в Кремле»)
+    named_types = frozenset(cue.term_id for cue in sentence.cues if cue.term_id in CLAIM_TYPES)
+    libyan = any(_country(reader.article.actors, m) == "libya" for m in sentence.mentions)
     common = dict(polarity=_DENIED, beneficiary=None, explicit_side=False,
-                  source=_nearest_source(sources, denial.start),
+                  libya_named=libyan or bool(reader.matches("place_libya")),
+                  named_types=named_types, source=_nearest_source(sources, denial.start),
                   sentence=reader.text[sentence.start:sentence.end],
                   sentence_index=sentence.index, confidence=0.5, cue_start=denial.start)
     deniers = [unit for unit in units if unit.kind not in ("fighters", "inert")]
     if deniers:
         denier = min(deniers, key=lambda unit: _distance(unit, denial.start, denial.end,
                                                          reader.text, reader.lexicon.grammar))
-        return [_Found(actor=denier.actor, country=denier.country, type=None, **common)]
+        return [_Found(actor=denier.actor, country=denier.country, type=None,
+                       everything=bool(reader.lexicon.everything_matcher.find(
+                           reader.text[sentence.start:sentence.end])), **common)]
     for context_id, claim_type in (("foreign_troops", "troops"),
                                    ("foreign_fighters", "mercenaries")):
         if reader.matches(context_id):
             return [_Found(actor=None, country=None, type=claim_type, **common)]
+    if libyan and reader.lexicon.report_matcher.find(reader.text[sentence.start:sentence.end]):
+        # a Libyan side rejects "the reports": those about its foreign backers
+        return [_Found(actor=None, country=None, type=None, **common)]
     return []
 
 

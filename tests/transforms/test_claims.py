@@ -541,3 +541,119 @@ def test_a_side_owning_a_backing_noun_is_the_beneficiary_not_the_opponent():
 def test_a_possessed_backing_noun_needs_its_actor_in_apposition():
     assert ("egypt", "political", "asserted") in triples(
         "Egypt, one of Haftar's allies, sent armoured vehicles to Benghazi.")
+
+
+# --- denials in general words take the claims they answer ----------------------------------------
+
+
+@pytest.mark.parametrize(("text", "language", "expected"), [
+    # "the accusations", "no personnel", "the reports": the nearest claim of the denier's country
+    ("A UN panel said Russia had delivered Pantsir air-defence systems to Haftar's forces. "
+     "The Kremlin rejected the accusations as baseless.", "en",
+     {("russia", "weapons", "asserted"), ("russia", "weapons", "denied")}),
+    ("Wagner Group contractors have been deployed near Sirte, diplomats said. "
+     "Moscow said it had no personnel in Libya.", "en",
+     {("russia", "mercenaries", "asserted"), ("russia", "mercenaries", "denied")}),
+    ("Egypt supplied armoured vehicles to Haftar's forces, the panel found. Egyptian jets also "
+     "bombed positions of the GNA near Sirte. Cairo called the reports fabrications.", "en",
+     {("egypt", "weapons", "asserted"), ("egypt", "strikes", "asserted"),
+      ("egypt", "strikes", "denied")}),
+    # a denial of any involvement answers every claim about the denier, and only the denier's
+    ("Emirati drones struck Misrata, a UN report said. The report added that the UAE financed "
+     "the Wagner deployment near Sirte. Abu Dhabi denied any involvement.", "en",
+     {("uae", "strikes", "asserted"), ("uae", "funding", "asserted"),
+      ("russia", "mercenaries", "asserted"), ("uae", "strikes", "denied"),
+      ("uae", "funding", "denied")}),
+    # a Libyan side rejecting "the reports" answers the foreign claim about it
+    ("Hundreds of Wagner mercenaries are fighting alongside the Libyan National Army near "
+     "Tripoli, diplomats said. A spokesman for the LNA dismissed the reports as propaganda.",
+     "en", {("russia", "mercenaries", "asserted"), ("russia", "mercenaries", "denied")}),
+    ("Des mercenaires du groupe Wagner combattent aux côtés des forces du maréchal Haftar, "
+     "selon l'ONU. Moscou a démenti ces informations.", "fr",
+     {("russia", "mercenaries", "asserted"), ("russia", "mercenaries", "denied")}),
+    ("Российские самолеты доставили оружие ЛНА в Ливии, сообщили источники. "
+     "В Кремле назвали эти сообщения ложью.", "ru",
+     {("russia", "weapons", "asserted"), ("russia", "weapons", "denied")}),
+])
+def test_a_denial_in_general_words_answers_the_nearest_claims(text, language, expected):
+    assert triples(text, language) == expected
+
+
+def test_a_denial_does_not_answer_what_its_own_sentence_admits_after_it():
+    text = ("Ankara flew Syrian fighters to Tripoli, a monitoring group said. The Turkish "
+            "foreign ministry rejected the reports, saying Turkey had sent only military "
+            "advisers.")
+    assert triples(text) == {("turkey", "mercenaries", "asserted"),
+                             ("turkey", "mercenaries", "denied"),
+                             ("turkey", "troops", "asserted")}
+
+
+def test_a_libyan_rejection_of_something_else_is_no_denial():
+    text = ("Turkey deployed drones to Mitiga airport, according to flight data. "
+            "Haftar rejected the ceasefire proposal on Monday.")
+    assert triples(text) == {("turkey", "weapons", "asserted")}
+
+
+# --- involvement in another theatre ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Wagner mercenaries fought for Haftar in Libya, diplomats said. In Mali, the army's "
+     "Russian partners were accused of killing civilians, a charge Moscow rejected as fake.",
+     "en"),
+    ("Wagner mercenaries fought for Haftar in Libya before the group moved to Mali, where the "
+     "army accused its fighters of killings, and Moscow rejected the accusations as fake.", "en"),
+    ("Moscow rejected the accusations of killings in Mali, where Africa Corps replaced Wagner, "
+     "whose mercenaries had earlier fought for Haftar in Libya.", "en"),
+    ("Африканский корпус сменил «Вагнер» в Мали. Ранее наемники «Вагнера» воевали в Ливии на "
+     "стороне Хафтара. Малийские власти обвинили российских военных в казнях, в Кремле "
+     "назвали это фейком.", "ru"),
+])
+def test_a_denial_about_another_theatre_does_not_deny_the_libya_claim(text, language):
+    assert triples(text, language) == {("russia", "mercenaries", "asserted")}
+
+
+# --- cue types ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "language", "expected"), [
+    ("Turkish forces carried out air strikes on LNA positions near Sirte, the GNA said.", "en",
+     ("turkey", "strikes", "asserted")),
+    ("Egyptian warplanes flew dozens of sorties against Haftar's rivals west of Sirte, a "
+     "monitor said.", "en", ("egypt", "strikes", "asserted")),
+    ("Emirati pilots conducted bombing runs over Tripoli in support of Haftar, according to "
+     "the panel.", "en", ("uae", "strikes", "asserted")),
+    # pay for Libyan fighters funds a side; it is not the hire of mercenaries
+    ("Qatar paid the salaries of Libyan militia fighters loyal to the GNA, according to two "
+     "officials.", "en", ("qatar", "funding", "asserted")),
+    ("The UAE gave money to armed groups in Benghazi that fought for Haftar, the report said.",
+     "en", ("uae", "funding", "asserted")),
+    # recognition, an embassy reopened, a visit to press support: political
+    ("Syria recognised the eastern government of Libya and reopened its embassy in Benghazi.",
+     "en", ("syria", "political", "asserted")),
+    ("Russia's foreign minister flew to Benghazi to press support for Haftar.", "en",
+     ("russia", "political", "asserted")),
+    ("La Syrie a rouvert son ambassade à Benghazi, reconnaissant de fait le gouvernement de "
+     "l'Est libyen.", "fr", ("syria", "political", "asserted")),
+    # cargo flights, equipment airlifted or deployed, aircraft seen at a base: weapons
+    ("Russian military cargo flights landed at al-Khadim air base, satellite images showed.",
+     "en", ("russia", "weapons", "asserted")),
+    ("Turkey airlifted military equipment to Mitiga airport for the GNA, according to flight "
+     "data.", "en", ("turkey", "weapons", "asserted")),
+    ("Egyptian jets were seen at an air base in eastern Libya used by Haftar's forces, "
+     "according to satellite imagery.", "en", ("egypt", "weapons", "asserted")),
+    # «военные самолеты»: the adjective of a weapon, not personnel
+    ("Российские военные самолеты доставили оружие ЛНА в Ливии, сообщили источники.", "ru",
+     ("russia", "weapons", "asserted")),
+])
+def test_cue_types(text, language, expected):
+    assert triples(text, language) == {expected}
+
+
+@pytest.mark.parametrize("text", [
+    "An Egyptian army field hospital and a military medical team arrived in Derna after the "
+    "floods.",
+    "Turkish military rescue units were dispatched to help flood victims in eastern Libya.",
+])
+def test_military_units_sent_for_relief_are_not_troops(text):
+    assert triples(text) == set()
