@@ -20,6 +20,7 @@ setup(
         "PyYAML>=6.0,<7",
         "pyahocorasick>=2.1,<3",
         "py3langid>=0.3,<0.5",
+        "datasketch>=1.6,<2",
     ],
     extras_require={
         "test": ["pytest>=8,<10"],

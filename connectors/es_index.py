@@ -162,6 +162,17 @@ def mappings_for_document(*, english: bool = False) -> dict[str, Any]:
             "claim_countries": {"type": "keyword"},
             "claim_types": {"type": "keyword"},
             "claim_polarities": {"type": "keyword"},
+            # Stories: syndicated copies share `story_id` (the first document's id);
+            # `NOT _exists_:duplicate_of` keeps one document per story. The first
+            # document counts the story's outlets and documents.
+            "story_id": {"type": "keyword"},
+            "duplicate_of": {"type": "keyword"},
+            "story_outlets": {"type": "keyword"},
+            "story_size": {"type": "integer"},
+            # MinHash band keys find a later copy's story; the signature itself is
+            # only read back from _source, never searched.
+            "minhash_bands": {"type": "keyword"},
+            "minhash": {"type": "object", "enabled": False},
         },
     }
 

@@ -21,6 +21,7 @@ from transforms.jsonl import ParseJsonLines
 from transforms.model import Article, FeedSpec
 from transforms.normalize import Normalize, NormalizeInput
 from transforms.relevance import ScoreRelevance
+from transforms.stories import AssignStories
 
 __all__ = ["RunPlan", "build_run", "build_enrich", "enrich_document"]
 
@@ -44,9 +45,11 @@ class RunPlan:
 
 
 def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
-    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> actors, claims -> index -> state.
+    """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> actors, claims -> stories
+    -> index -> state.
 
-    Tagging runs after both dedup steps, so only new documents pay for it.
+    Tagging runs after both exact-dedup steps, so only new documents pay for it;
+    near-duplicate copies are kept and join their story.
     """
     fetched = (p
                | "Feeds" >> beam.Create(batches(plan.feeds, plan.fetch_batch))
@@ -62,6 +65,9 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
         claimed = fresh | "TagActors" >> TagActors() | "ExtractClaims" >> ExtractClaims()
         fresh = claimed.articles
         rejected.append(claimed.dead_letter)
+    stories = fresh | "Stories" >> AssignStories(plan.client_factory, plan.alias)
+    fresh = stories.articles
+    rejected.append(stories.dead_letter)
     written = fresh | "Index" >> WriteToElasticsearch(
         plan.client_factory, plan.alias, plan.run_id, plan.bulk_size)
     dead_letters = ((*rejected, written.dead_letter) | "AllDeadLetters" >> beam.Flatten())
@@ -91,11 +97,12 @@ def build_enrich(p: beam.Pipeline, input_pattern: str, output_path: str) -> dict
                | "DedupWithinRun" >> DedupWithinRun()
                | "TagActors" >> TagActors()
                | "ExtractClaims" >> ExtractClaims())
-    documents = claimed.articles | "ToDocument" >> beam.Map(enrich_document)
+    stories = claimed.articles | "Stories" >> AssignStories()  # within the input only
+    documents = stories.articles | "ToDocument" >> beam.Map(enrich_document)
     (documents
      | "DocumentJson" >> beam.Map(lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True))
      | "Write" >> beam.io.WriteToText(output_path, shard_name_template="", num_shards=1))
-    errors = ((parsed.dead_letter, normalized.dead_letter, claimed.dead_letter)
+    errors = ((parsed.dead_letter, normalized.dead_letter, claimed.dead_letter, stories.dead_letter)
               | "AllDeadLetters" >> beam.Flatten())
     (errors
      | "ErrorJson" >> beam.Map(lambda d: json.dumps(asdict(d), ensure_ascii=False))

@@ -12,7 +12,8 @@ from transforms.metrics import NAMESPACE
 
 __all__ = ["RunSummary", "FailedFeed", "read_counters", "STAGES"]
 
-STAGES = ("fetch", "parse", "normalize", "relevance", "dedup", "actors", "claims", "index", "state")
+STAGES = ("fetch", "parse", "normalize", "relevance", "dedup", "actors", "claims", "stories",
+          "index", "state")
 
 
 @dataclass(frozen=True)
