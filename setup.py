@@ -23,7 +23,7 @@ setup(
         "datasketch>=1.6,<2",
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        "test": ["pytest>=8,<10", "aiosmtpd>=1.4,<2", "trustme>=1.1,<2"],
     },
     entry_points={"console_scripts": ["libya-watch=pipeline.cli:main"]},
 )

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
     run.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
     run.add_argument("--summary-json", type=Path, metavar="PATH", help="also write the summary as JSON")
+    run.add_argument("--rules", type=Path, metavar="RULES.yaml",
+                     help="alert rules (and notifiers) to run over what this pass indexed")
+    run.add_argument("--alerts-out", type=Path, metavar="FILE.jsonl",
+                     help="also append each new alert to this JSON-lines file")
     run.add_argument("--no-tag", dest="tag", action="store_false",
                      help="index without actor and claim tagging (a bare archive; faster)")
 
@@ -40,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         "enrich", help="run the transforms on JSON lines, without feeds or Elasticsearch")
     enrich.add_argument("--input", required=True, help="JSONL file (or glob) of articles")
     enrich.add_argument("--output", type=Path, required=True, help="JSONL file of documents")
+
+    alerts = commands.add_parser("alerts", help="alert rules")
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True)
+    alerts_test = alerts_commands.add_parser(
+        "test", help="show which rules would fire on these articles, without side effects")
+    alerts_test.add_argument("--rules", type=Path, help="rules YAML (default: the packaged rules)")
+    alerts_test.add_argument("--input", required=True, help="JSONL file of articles")
+    alerts_test.add_argument("--es", metavar="URL",
+                             help="Elasticsearch for a throw-away index (default: the local server)")
 
     es = commands.add_parser("es", help="the local Elasticsearch server")
     es.add_argument("action", choices=["install", "start", "stop", "status"])
@@ -59,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.launch import run_pass
 
-    summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag)
+    summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag,
+                       rules=args.rules, alerts_out=args.alerts_out)
     print(summary.to_text())
     if args.summary_json:
         args.summary_json.write_text(summary.to_json() + "\n", encoding="utf-8")
@@ -132,7 +146,34 @@ def _eval(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "enrich": _enrich, "es": _es, "demo": _demo, "eval": _eval}
+def _alerts(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import tempfile
+
+    from connectors.alerting.dryrun import test_rules
+    from connectors.alerting.rules import load_alert_config
+    from connectors.es_client import make_client
+    from pipeline.evaluate import load_documents
+    from pipeline.launch import resolve_es, run_enrich
+
+    config = load_alert_config(args.rules)
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "documents.jsonl"
+        run_enrich(args.input, output, beam_args)
+        documents = list(load_documents(output).values())
+    client = make_client(resolve_es(args.es))
+    try:
+        fired = test_rules(client, config.rules, documents)
+    finally:
+        client.close()
+    for rule in config.rules:
+        ids = fired.get(rule.id, [])
+        print(f"{rule.id}: {len(ids)} of {len(documents)} documents"
+              + (f": {', '.join(ids)}" if ids else ""))
+    return 0
+
+
+COMMANDS = {"run": _run, "enrich": _enrich, "es": _es, "demo": _demo, "eval": _eval,
+            "alerts": _alerts}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,12 +20,15 @@ from connectors.es_index import ensure_index
 from connectors import errors
 from connectors.errors import ElasticsearchError, LibyaWatchError, PipelineFailed
 from connectors.feeds import load_feeds
+from connectors.alerting.delivery import alert_pass
+from connectors.alerting.rules import AlertConfig, load_alert_config
+from connectors.notifiers import notifier_spec
 from connectors.runlog import RunLog
 from connectors.state import FeedStateStore
 from pipeline.build import RunPlan, build_enrich, build_run
 from pipeline.summary import FailedFeed, RunSummary, read_counters
 
-__all__ = ["run_pass", "run_enrich", "resolve_es", "new_run_id", "beam_options"]
+__all__ = ["run_pass", "run_enrich", "resolve_es", "new_run_id", "beam_options", "alert_config"]
 
 
 def new_run_id() -> str:
@@ -93,10 +96,28 @@ def _finish(pipeline: beam.Pipeline):
         raise PipelineFailed(f"pipeline failed: {line}") from exc
 
 
+def alert_config(rules: Path | None, alerts_out: Path | None) -> AlertConfig | None:
+    """The alert rules of a pass (the packaged ones when only `--alerts-out` is given), or None."""
+    if rules is None and alerts_out is None:
+        return None
+    config = load_alert_config(rules)
+    if alerts_out is not None:
+        out = notifier_spec({"type": "jsonl", "name": "alerts-out", "path": str(alerts_out)},
+                            source="--alerts-out", where="path", base_dir=Path.cwd())
+        config = replace(config, notifiers=(*config.notifiers, out))
+    return config
+
+
 def run_pass(feeds_path: Path, es_url: str | None, alias: str,
-             beam_args: list[str], tag: bool = True) -> RunSummary:
-    """One pass over every feed into Elasticsearch."""
+             beam_args: list[str], tag: bool = True, rules: Path | None = None,
+             alerts_out: Path | None = None) -> RunSummary:
+    """One pass over every feed into Elasticsearch, then the alert rules over what is new.
+
+    Without rules, the pass owes no alerts: enabling rules later alerts on
+    what arrives from then on, not on the archive.
+    """
     config = load_feeds(feeds_path)
+    alerts = alert_config(rules, alerts_out)  # a bad rules file fails before any fetch
     settings = resolve_es(es_url)
     client = make_client(settings)
     try:
@@ -127,6 +148,10 @@ def run_pass(feeds_path: Path, es_url: str | None, alias: str,
         summary = RunSummary(run_id=run_id, counters=read_counters(result), seconds=elapsed,
                              failed_feeds=failed)
         runs.indexed(run_id, summary.figures())
+        if alerts is None:
+            runs.alerts_done([run_id])
+        else:
+            summary.alerts = alert_pass(client, alias, alerts, runs)
         return summary
     finally:
         client.close()

@@ -31,6 +31,7 @@ class RunSummary:
     counters: dict[str, int]
     seconds: float
     failed_feeds: list[FailedFeed] = field(default_factory=list)
+    alerts: Any = None  # the alert step's report, when rules were given
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -56,6 +57,10 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "stage_seconds": self.stage_seconds(),
             "failed_feeds": [asdict(f) for f in self.failed_feeds],
+            "near_duplicates": self.count("near_duplicates"),
+            "alerts": None if self.alerts is None else {
+                "runs": list(self.alerts.run_ids), "matched": self.alerts.matched,
+                "new": len(self.alerts.new), "still_pending": self.alerts.delivery.still_pending},
         }
 
     def to_json(self) -> str:
@@ -70,7 +75,8 @@ class RunSummary:
             f"{feeds['failed']} failed ({feeds['bozo']} malformed but usable)",
             f"entries    {f['entries_seen']} seen, {f['relevant']} relevant, "
             f"{f['irrelevant']} not about Libya, {f['normalize_failed']} unusable",
-            f"duplicates {dups['in_run']} within the run, {dups['already_indexed']} already indexed",
+            f"duplicates {dups['in_run']} within the run, {dups['already_indexed']} already indexed, "
+            f"{f['near_duplicates']} near-duplicate copies joined a story",
             f"indexed    {f['indexed']} new documents, {errors['index']} refused by the index, "
             f"{errors['dead_letters']} dead letters",
         ]
@@ -80,6 +86,8 @@ class RunSummary:
         if feeds["held_back"]:
             lines.append(f"held back  {feeds['held_back']} feeds keep their old validators "
                          "(some entries were refused); the next run retries them")
+        if self.alerts is not None:
+            lines.append(self.alerts.to_text())
         for failed in self.failed_feeds:
             status = f" [{failed.http_status}]" if failed.http_status else ""
             error = failed.error.removeprefix(f"{failed.url}: ")

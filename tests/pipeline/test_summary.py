@@ -45,6 +45,8 @@ def test_figures_gather_the_counters_by_topic() -> None:
             {"url": "http://wire.example/gone.xml", "error": "HTTP 404 Not Found", "http_status": 404},
             {"url": "http://down.example/rss", "error": "connection refused", "http_status": None},
         ],
+        "near_duplicates": 0,
+        "alerts": None,
     }
 
 
@@ -69,7 +71,7 @@ def test_text_reports_every_figure_and_each_failed_feed() -> None:
         "run 20200606T100000Z-abc123: 12.3 s",
         "feeds      7 ok, 2 not modified, 2 failed (1 malformed but usable)",
         "entries    40 seen, 25 relevant, 12 not about Libya, 3 unusable",
-        "duplicates 6 within the run, 5 already indexed",
+        "duplicates 6 within the run, 5 already indexed, 0 near-duplicate copies joined a story",
         "indexed    14 new documents, 1 refused by the index, 6 dead letters",
         "stages     fetch 1.23 s, dedup 0.00 s, index 0.50 s",
         "held back  1 feeds keep their old validators (some entries were refused); "
