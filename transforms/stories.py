@@ -405,9 +405,15 @@ def assign_stories(entries: Iterable[StoryEntry],
         if entry.signature:
             values = np.asarray(entry.signature, dtype=np.uint64)
             minhash = _minhash(settings, values)
-            for other in lsh.query(minhash):
-                best = _better(best, _agreement(values, signatures[other]), story_of[other],
-                               settings.threshold)
+            others = lsh.query(minhash)
+            if others:
+                # One vectorised comparison against every candidate; only those at or
+                # above the threshold can win, so only they are looked at one by one.
+                agreements = _agreements(values, np.stack([signatures[o] for o in others]))
+                for position in np.flatnonzero(agreements >= settings.threshold):
+                    other = others[position]
+                    best = _better(best, float(agreements[position]), story_of[other],
+                                   settings.threshold)
             for candidate in earlier.get(entry.id, ()):
                 # A story headed in this run is found through this run's own index.
                 if (candidate.id in run_ids or candidate.story_id in run_ids
@@ -450,8 +456,9 @@ def _better(best: tuple[float, str] | None, sim: float, story_id: str,
     return best
 
 
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.count_nonzero(a == b)) / len(a)
+def _agreements(signature: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The share of agreeing positions between one signature and each row of `others`."""
+    return np.count_nonzero(others == signature, axis=1) / len(signature)
 
 
 def story_fields(entry: StoryEntry, decision: StoryDecision) -> dict[str, Any]:
