@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 FEEDS  ?= feeds.yaml
+RULES  ?= connectors/data/alert_rules.yaml
 
 .PHONY: install run test demo bench es-start es-stop es-status clean
 
@@ -16,13 +17,13 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 run: install
-	$(BIN)/libya-watch run --feeds $(FEEDS)
+	$(BIN)/libya-watch run --feeds $(FEEDS) --rules $(RULES) --alerts-out alerts.jsonl
 
 test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/libya-watch demo
+	$(BIN)/libya-watch demo --alerts-out demo-alerts.jsonl
 
 bench: install
 	$(BIN)/python benchmarks/bench_spine.py

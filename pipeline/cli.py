@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     es = commands.add_parser("es", help="the local Elasticsearch server")
     es.add_argument("action", choices=["install", "start", "stop", "status"])
 
-    commands.add_parser("demo", help="serve the fixture feeds locally, run one pass, show the index")
+    demo = commands.add_parser("demo", help="serve the fixture feeds locally, run one pass, show the index")
+    demo.add_argument("--alerts-out", type=Path, metavar="FILE.jsonl",
+                      help="also append each new alert to this JSON-lines file")
 
     evaluation = commands.add_parser(
         "eval", help="enrich annotated articles and score them against the gold annotations")
@@ -118,7 +120,7 @@ def _es(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.demo import run_demo
 
-    print(run_demo(beam_args))
+    print(run_demo(beam_args, args.alerts_out))
     return 0
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from connectors.alerting.rules import DEFAULT_RULES_FILE
 from connectors.es_client import make_client, translating_errors
 from pipeline.launch import resolve_es, run_pass
 
@@ -71,13 +72,15 @@ def describe_index(alias: str) -> str:
     return "\n".join(lines)
 
 
-def run_demo(beam_args: list[str]) -> str:
-    """Serves the fixture feeds, runs one pass into the demo alias, returns what to show."""
+def run_demo(beam_args: list[str], alerts_out: Path | None = None) -> str:
+    """Serves the fixture feeds, runs one pass into the demo alias with the packaged alert
+    rules, and returns what to show."""
     port = int(os.environ.get("DEMO_PORT", "8765"))
     template = (DEMO_DIR / "feeds.yaml").read_text(encoding="utf-8")
     with serve_directory(DEMO_DIR / "feeds", port) as base, \
             tempfile.TemporaryDirectory() as tmp:
         feeds_path = Path(tmp) / "feeds.yaml"
         feeds_path.write_text(template.replace("{base}", base), encoding="utf-8")
-        summary = run_pass(feeds_path, None, DEMO_ALIAS, beam_args)
+        summary = run_pass(feeds_path, None, DEMO_ALIAS, beam_args, rules=DEFAULT_RULES_FILE,
+                           alerts_out=alerts_out)
     return summary.to_text() + "\n\n" + describe_index(DEMO_ALIAS)
