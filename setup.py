@@ -1,17 +1,18 @@
 """Packaging for libya-watch; doubles as Beam's --setup_file for remote workers."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="libya-watch",
     version="0.1.0",
     description="Streaming ingestion of Libya-related reports on foreign military involvement",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipeline", "pipeline.*", "connectors", "connectors.*",
-                                    "transforms", "transforms.*"]),
-    package_data={"connectors": ["data/*.yaml"], "transforms": ["data/*.yaml"],
-                  "pipeline": ["data/*.yaml"]},
-    include_package_data=True,
+    # The data folders (YAML) are listed as packages of their own, so setuptools
+    # ships them with their files instead of warning about them.
+    packages=find_namespace_packages(include=["pipeline", "pipeline.*", "connectors",
+                                              "connectors.*", "transforms", "transforms.*"]),
+    package_data={"connectors.data": ["*.yaml"], "transforms.data": ["*.yaml"],
+                  "pipeline.data": ["*.yaml"]},
     install_requires=[
         "apache-beam>=2.77.0,<2.78",
         "feedparser>=6.0,<7",
