@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from connectors.errors import ConfigError
+from connectors.yamlfile import read_yaml
 from transforms.model import FeedSpec
 
 __all__ = ["FetchSettings", "FeedsConfig", "load_feeds"]
@@ -146,52 +146,13 @@ _FEED_RULES: dict[str, _Rule] = {
 _FEED_KEYS = ("url", *_FEED_RULES)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        try:
-            duplicate = key in seen
-        except TypeError:  # an unhashable key: construct_mapping reports it below
-            break
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
-
-
 def load_feeds(path: str | os.PathLike[str]) -> FeedsConfig:
     """Read, validate and return the feeds file at `path`.
 
     Raises `ConfigError` (one line: file, place, problem) on any problem.
     """
     source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", source=source) from exc
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"YAML syntax error: {problem}", source=source, where=where) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML syntax error: {exc}", source=source) from exc
+    data = read_yaml(Path(source), source)
     return _build_config(data, source, Path(source).resolve().parent)
 
 

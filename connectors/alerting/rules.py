@@ -31,11 +31,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from connectors.alerting.schema import Schema, check
 from connectors.errors import ConfigError
-from connectors.feeds import _UniqueKeyLoader
+from connectors.yamlfile import read_yaml
 from connectors.notifiers import NotifierSpec, notifier_spec
 from connectors.notifiers.console import ConsoleSettings
 
@@ -147,30 +146,12 @@ class AlertConfig:
     source: str | None = None
 
 
-def _read_yaml(path: Path, source: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", source=source) from exc
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"YAML syntax error: {problem}", source=source, where=where) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML syntax error: {exc}", source=source) from exc
-
-
 def load_alert_config(path: str | os.PathLike[str] | None = None, *,
                       vocabulary: Vocabulary | None = None) -> AlertConfig:
     """The rules file at `path` (default: the packaged rules), checked."""
     file = Path(path) if path is not None else DEFAULT_RULES_FILE
     source = os.fspath(path) if path is not None else DEFAULT_RULES_FILE.name
-    data = _read_yaml(file, source)
+    data = read_yaml(file, source)
     return alert_config_from(data, source=source, base_dir=file.resolve().parent,
                              vocabulary=vocabulary)
 
