@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +14,14 @@ __all__ = ["NAMESPACE", "counter", "stage_timer"]
 NAMESPACE = "libya_watch"
 
 
+@functools.cache
 def counter(name: str):
-    """A Beam counter in the project's namespace."""
+    """A Beam counter in the project's namespace.
+
+    Cached: `stage_timer` asks for its counter once per element, and a Beam
+    counter only names the metric (the value lives in the running step's
+    container), so one object per name serves every step and worker thread.
+    """
     return Metrics.counter(NAMESPACE, name)
 
 
