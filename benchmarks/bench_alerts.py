@@ -52,7 +52,8 @@ if str(REPO) not in sys.path:  # run as a script: the repository's packages, tes
     sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_spine import (BASES, EQUIPMENT, PLACES, Series, build_documents,  # noqa: E402
-                                    delete_alias, feed_items, load_average, machine)
+                                    delete_alias, feed_items, load_average, machine,
+                                    shown_python)
 from connectors.alerting.matching import MAX_MATCHES_PER_RULE, PAGE_SIZE, match_rules  # noqa: E402
 from connectors.alerting.model import Alert  # noqa: E402
 from connectors.alerting.rules import Rule, alert_config_from  # noqa: E402
@@ -292,12 +293,7 @@ def check_alerts(first: list[Alert], later: list[Alert]) -> None:
 
 
 def reproduce(args: argparse.Namespace) -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(REPO))
-    except ValueError:
-        shown = "python"
-    return (f"{shown} benchmarks/bench_alerts.py --docs {args.docs} --rules {args.rules} "
+    return (f"{shown_python()} benchmarks/bench_alerts.py --docs {args.docs} --rules {args.rules} "
             f"--repeat {args.repeat} --seed {args.seed} --es {args.es}")
 
 

@@ -551,6 +551,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def shown_python() -> str:
+    """The interpreter as a reproduce command should show it: relative to the checkout."""
+    python = Path(sys.executable)
+    try:
+        return str(python.relative_to(REPO))
+    except ValueError:
+        return "python"
+
+
 def load_average() -> str:
     """The 1-minute load average: other work on a small machine skews every figure."""
     try:

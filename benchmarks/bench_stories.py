@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: the repository's packages
     sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_spine import shown_python  # noqa: E402
 from transforms.model import Article  # noqa: E402
 from transforms.normalize import content_hash  # noqa: E402
 from transforms.stories import (StoryEntry, StorySettings, assign_stories, band_keys,  # noqa: E402
@@ -373,12 +374,7 @@ def _p90(values: Sequence[float]) -> str:
 
 
 def reproduce(args: argparse.Namespace) -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(REPO))
-    except ValueError:
-        shown = "python"
-    return (f"{shown} benchmarks/bench_stories.py --copies {args.copies} --repeat {args.repeat} "
+    return (f"{shown_python()} benchmarks/bench_stories.py --copies {args.copies} --repeat {args.repeat} "
             f"--seed {args.seed}")
 
 
