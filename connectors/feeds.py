@@ -9,6 +9,10 @@ The file is YAML::
       user_agent: "libya-watch/0.1 (+feed monitor)"
       concurrency: 16         # requests in flight in total
       per_host: 2             # requests in flight per host
+      failures_before_backoff: 3   # consecutive failures before a feed is backed off
+      failure_backoff: 300    # seconds of the first backoff, doubling after each failure
+      failure_backoff_max: 21600
+      schedule_max: 86400     # the longest Cache-Control, Retry-After or <ttl> may delay a feed
     feeds:
       - url: https://news.example.org/libya/rss.xml
         name: Example News    # optional; the outlet name
@@ -42,6 +46,7 @@ from typing import Any
 
 
 from connectors.errors import ConfigError
+from connectors.schedule import SchedulePolicy
 from connectors.yamlfile import read_yaml
 from transforms.model import FeedSpec
 
@@ -74,6 +79,18 @@ class FetchSettings:
     backoff_max: float = 30.0
     retry_after_max: float = 30.0
     max_redirects: int = 5
+    failures_before_backoff: int = 3
+    failure_backoff: float = 300.0
+    failure_backoff_max: float = 6 * 3600.0
+    schedule_max: float = 24 * 3600.0
+
+    @property
+    def schedule(self) -> SchedulePolicy:
+        """When feeds are fetched again (see `connectors.schedule`)."""
+        return SchedulePolicy(failures_before_backoff=self.failures_before_backoff,
+                              failure_backoff=self.failure_backoff,
+                              failure_backoff_max=self.failure_backoff_max,
+                              schedule_max=self.schedule_max)
 
 
 @dataclass(frozen=True)
@@ -127,10 +144,15 @@ _SETTINGS_RULES: dict[str, _Rule] = {
     "backoff_max": (_non_negative_number, "a non-negative number of seconds"),
     "retry_after_max": (_non_negative_number, "a non-negative number of seconds"),
     "max_redirects": (_non_negative_int, "a non-negative integer"),
+    "failures_before_backoff": (_positive_int, "a positive integer"),
+    "failure_backoff": (_non_negative_number, "a non-negative number of seconds"),
+    "failure_backoff_max": (_non_negative_number, "a non-negative number of seconds"),
+    "schedule_max": (_non_negative_number, "a non-negative number of seconds"),
 }
 
 _FLOAT_SETTINGS = frozenset(
-    {"timeout", "connect_timeout", "read_timeout", "backoff_base", "backoff_max", "retry_after_max"}
+    {"timeout", "connect_timeout", "read_timeout", "backoff_base", "backoff_max", "retry_after_max",
+     "failure_backoff", "failure_backoff_max", "schedule_max"}
 )
 
 _FEED_RULES: dict[str, _Rule] = {

@@ -153,6 +153,7 @@ async def fetch_feed(
                 etag=spec.etag,
                 last_modified=spec.last_modified,
                 error=str(error),
+                retry_after_s=getattr(error, "retry_after", None),
                 attempts=attempts,
                 elapsed_s=elapsed,
                 fetched_at=_utc_now(),
@@ -264,6 +265,7 @@ async def _get(
                 final_url=final_url,
                 etag=etag or spec.etag,
                 last_modified=last_modified or spec.last_modified,
+                max_age_s=_max_age(response.headers.get("cache-control")),
             )
         if not 200 <= status <= 299:
             reason = response.reason_phrase
@@ -289,6 +291,7 @@ async def _get(
             final_url=final_url,
             etag=etag,
             last_modified=last_modified,
+            max_age_s=_max_age(response.headers.get("cache-control")),
         )
 
 
@@ -465,6 +468,27 @@ def _parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _max_age(cache_control: str | None) -> float | None:
+    """Cache-Control max-age in seconds; None when absent, invalid, or no-cache / no-store.
+
+    A feed reader is a private cache, so s-maxage (for shared caches) does not apply.
+    """
+    if not cache_control:
+        return None
+    max_age: float | None = None
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("no-cache", "no-store"):
+            return None
+        if name == "max-age":
+            value = value.strip().strip('"')
+            if not value.isdigit():
+                return None
+            max_age = float(value)
+    return max_age
 
 
 def _host_key(url: str) -> str | None:

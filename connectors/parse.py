@@ -54,6 +54,7 @@ class ParsedFeed:
     bozo: str | None = None
     error: str | None = None
     skipped: tuple[str, ...] = ()
+    ttl_s: float | None = None  # the feed's RSS <ttl> (minutes) in seconds, if valid
 
 
 def parse_feed(outcome: FetchOutcome, spec: FeedSpec) -> ParsedFeed:
@@ -91,7 +92,17 @@ def parse_feed(outcome: FetchOutcome, spec: FeedSpec) -> ParsedFeed:
             error = str(FeedParseError(outcome.feed_url, f"malformed feed: {bozo}"))
         elif not result.get("version"):
             error = str(FeedParseError(outcome.feed_url, "not an RSS or Atom feed"))
-    return ParsedFeed(entries=tuple(entries), bozo=bozo, error=error, skipped=tuple(skipped))
+    return ParsedFeed(entries=tuple(entries), bozo=bozo, error=error, skipped=tuple(skipped),
+                      ttl_s=_ttl_seconds(feed.get("ttl")))
+
+
+def _ttl_seconds(value: Any) -> float | None:
+    """RSS <ttl> is whole minutes; anything else is ignored rather than guessed."""
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return minutes * 60.0 if minutes > 0 else None
 
 
 def _parse_bytes(body: bytes, content_type: str | None) -> tuple[Any, list[str]]:

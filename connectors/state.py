@@ -25,6 +25,7 @@ from elasticsearch import Elasticsearch
 from connectors.errors import ElasticsearchError, IndexingError
 from connectors.es_client import translating_errors
 from connectors.es_index import ensure_aux_index, validate_index_name
+from connectors.schedule import SchedulePolicy, next_fetch, parse_time
 from transforms.model import FetchOutcome
 
 __all__ = [
@@ -56,6 +57,9 @@ class FeedState:
     last_checked: str | None = None
     consecutive_failures: int = 0
     last_run_id: str | None = None
+    ttl_s: float | None = None
+    not_before: str | None = None
+    not_before_reason: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +96,9 @@ def mappings_for_state() -> dict[str, Any]:
             "last_checked": {"type": "date"},
             "consecutive_failures": {"type": "integer"},
             "last_run_id": {"type": "keyword"},
+            "ttl_s": {"type": "float"},
+            "not_before": {"type": "date"},
+            "not_before_reason": {"type": "keyword"},
         },
     }
 
@@ -100,13 +107,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _moment(checked: str) -> datetime:
+    try:
+        return parse_time(checked)
+    except ValueError:
+        return datetime.now(timezone.utc)
+
+
 def next_state(previous: FeedState | None, outcome: FetchOutcome, run_id: str,
-               advance_validators: bool) -> FeedState:
+               advance_validators: bool, policy: SchedulePolicy = SchedulePolicy()) -> FeedState:
     """The feed's state after one fetch outcome (pure; no Elasticsearch).
 
-    Health always moves. Validators move only when `advance_validators` and
-    the fetch succeeded: a 200 replaces both with what the server sent now;
-    a 304 updates only those it repeated (servers may omit them on a 304).
+    Health and schedule always move. Validators move only when
+    `advance_validators` and the fetch succeeded: a 200 replaces both with
+    what the server sent now; a 304 updates only those it repeated (servers
+    may omit them on a 304).
     """
     if outcome.status not in SUCCESS_STATUSES and outcome.status != FAILED_STATUS:
         raise ValueError(f"{outcome.feed_url}: unknown fetch status {outcome.status!r}")
@@ -115,9 +130,15 @@ def next_state(previous: FeedState | None, outcome: FetchOutcome, run_id: str,
     state = replace(state, last_status=outcome.status, last_http_status=outcome.http_status,
                     last_checked=checked, last_run_id=run_id)
     if outcome.status == FAILED_STATUS:
+        failures = state.consecutive_failures + 1
+        after = next_fetch(outcome, failures, state.ttl_s, policy, _moment(checked))
         return replace(state, last_error=outcome.error or "failed without a message",
-                       consecutive_failures=state.consecutive_failures + 1)
-    state = replace(state, last_success=checked, last_error=None, consecutive_failures=0)
+                       consecutive_failures=failures, not_before=after.not_before,
+                       not_before_reason=after.reason)
+    ttl_s = outcome.ttl_s if outcome.status == "ok" else state.ttl_s
+    after = next_fetch(outcome, 0, ttl_s, policy, _moment(checked))
+    state = replace(state, last_success=checked, last_error=None, consecutive_failures=0,
+                    ttl_s=ttl_s, not_before=after.not_before, not_before_reason=after.reason)
     if not advance_validators:
         return state
     if outcome.status == "ok":
@@ -170,7 +191,8 @@ class FeedStateStore:
         return found
 
     def record(self, outcomes: Iterable[FetchOutcome], run_id: str,
-               advance_validators: Collection[str] = frozenset()) -> dict[str, FeedState]:
+               advance_validators: Collection[str] = frozenset(),
+               policy: SchedulePolicy = SchedulePolicy()) -> dict[str, FeedState]:
         """Records health for every outcome; moves validators only for `advance_validators`.
 
         Returns the new state of each feed. Concurrent writers are detected
@@ -198,7 +220,7 @@ class FeedStateStore:
             for url in pending:
                 state, version = stored.get(url, (None, None))
                 for outcome in by_url[url]:
-                    state = next_state(state, outcome, run_id, url in advance)
+                    state = next_state(state, outcome, run_id, url in advance, policy)
                 states[url] = state
                 action: dict[str, Any] = {"_index": self.index, "_id": feed_doc_id(url)}
                 if version is None:

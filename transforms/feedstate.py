@@ -15,6 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from connectors.schedule import SchedulePolicy
 from connectors.state import FeedStateStore
 from transforms.esdofn import ElasticsearchDoFn
 from transforms.metrics import counter, stage_timer
@@ -35,10 +36,12 @@ def may_advance(report: FetchOutcome, refused: Iterable[DeadLetter]) -> bool:
 
 
 class _Record(ElasticsearchDoFn):
-    def __init__(self, client_factory: Callable[[], Any], alias: str, run_id: str):
+    def __init__(self, client_factory: Callable[[], Any], alias: str, run_id: str,
+                 policy: SchedulePolicy):
         super().__init__(client_factory)
         self._alias = alias
         self._run_id = run_id
+        self._policy = policy
         self._store: FeedStateStore | None = None
         self._held_back = counter("feeds_held_back")
 
@@ -57,18 +60,20 @@ class _Record(ElasticsearchDoFn):
                 elif report.status == "ok":
                     self._held_back.inc()
         with stage_timer("state"):
-            self._store.record(reports, self._run_id, advance)
+            self._store.record(reports, self._run_id, advance, self._policy)
         yield from (r.feed_url for r in reports)
 
 
 class RecordFeedState(beam.PTransform):
     """(feed reports, index dead letters) -> feed URLs whose state was recorded."""
 
-    def __init__(self, client_factory: Callable[[], Any], alias: str, run_id: str):
+    def __init__(self, client_factory: Callable[[], Any], alias: str, run_id: str,
+                 policy: SchedulePolicy = SchedulePolicy()):
         super().__init__()
         self._client_factory = client_factory
         self._alias = alias
         self._run_id = run_id
+        self._policy = policy
 
     def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]):
         reports, refused = inputs
@@ -81,5 +86,6 @@ class RecordFeedState(beam.PTransform):
             {"reports": keyed_reports, "refused": keyed_refused}
             | "Join" >> beam.CoGroupByKey()
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=200)
-            | "Record" >> beam.ParDo(_Record(self._client_factory, self._alias, self._run_id))
+            | "Record" >> beam.ParDo(_Record(self._client_factory, self._alias, self._run_id,
+                                               self._policy))
         )

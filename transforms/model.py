@@ -34,8 +34,11 @@ class FetchOutcome:
 
     `status` is "ok", "not_modified" or "failed". On failure `error` says
     why in one line and `http_status` holds the last status seen, if any.
-    The parse stage fills `bozo` (why a usable feed was malformed) and
-    `entries`, drops the body, and turns an unparseable feed into "failed".
+    The parse stage fills `bozo` (why a usable feed was malformed),
+    `entries` and `ttl_s` (the feed's own <ttl>), drops the body, and turns
+    an unparseable feed into "failed". `max_age_s` (Cache-Control) and
+    `retry_after_s` (Retry-After of a final 429/503) are the server's word
+    on when to ask again; the schedule honours them.
     """
 
     feed_url: str
@@ -52,6 +55,9 @@ class FetchOutcome:
     fetched_at: str = ""
     bozo: str | None = None
     entries: int = 0
+    max_age_s: float | None = None
+    retry_after_s: float | None = None
+    ttl_s: float | None = None
 
 
 @dataclass(frozen=True)
