@@ -46,6 +46,7 @@ __all__ = [
     "IndexingError",
     "LocalServerError",
     "PipelineFailed",
+    "RunLockHeld",
     "one_line",
 ]
 
@@ -188,3 +189,7 @@ class LocalServerError(ElasticsearchError):
 
 class PipelineFailed(LibyaWatchError):
     """A stage raised something that is none of the errors above (a bug, or a runner failure)."""
+
+
+class RunLockHeld(LibyaWatchError):
+    """Another run holds the run lock of this index; this one must not start (exit 4)."""

@@ -68,7 +68,7 @@ class RunLog:
     def _write(self, run_id: str, fields: dict[str, Any], what: str) -> None:
         with translating_errors(f"{what} in '{self.index}'", client_url(self.client)):
             self.client.update(index=self.index, id=run_id, doc=fields, doc_as_upsert=True,
-                               refresh="wait_for")
+                               refresh=True)  # a tiny index: refresh now, not wait up to 1 s
 
     def started(self, run_id: str) -> None:
         self._write(run_id, {"run_id": run_id, "status": "started", "started_at": _now(),

@@ -15,10 +15,10 @@ from transforms.claims import ExtractClaims
 from transforms.deadletter import WriteDeadLetters
 from transforms.dedup import DedupWithinRun, SkipAlreadyIndexed
 from transforms.feedstate import RecordFeedState
-from transforms.fetch import FetchAndParse, batches
+from transforms.fetch import FetchAndParse, ParseFetched, batches
 from transforms.index import WriteToElasticsearch
 from transforms.jsonl import ParseJsonLines
-from transforms.model import Article, FeedSpec
+from transforms.model import Article, FeedSpec, FetchOutcome
 from transforms.normalize import Normalize, NormalizeInput
 from transforms.relevance import ScoreRelevance
 from transforms.stories import AssignStories
@@ -38,6 +38,8 @@ class RunPlan:
     fetch_batch: int = 100
     bulk_size: int = 500
     tag: bool = True  # actors and claims; off for a bare archive of what the feeds carry
+    # Bodies the driver already fetched (the watcher's probe): parsed instead of fetching `feeds`.
+    prefetched: tuple[tuple[FetchOutcome, FeedSpec], ...] | None = None
 
     @property
     def dead_letter_index(self) -> str:
@@ -51,9 +53,14 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
     Tagging runs after both exact-dedup steps, so only new documents pay for it;
     near-duplicate copies are kept and join their story.
     """
-    fetched = (p
-               | "Feeds" >> beam.Create(batches(plan.feeds, plan.fetch_batch))
-               | "FetchAndParse" >> FetchAndParse(plan.settings))
+    if plan.prefetched is not None:
+        fetched = (p
+                   | "Fetched" >> beam.Create(plan.prefetched)
+                   | "ParseFetched" >> ParseFetched())
+    else:
+        fetched = (p
+                   | "Feeds" >> beam.Create(batches(plan.feeds, plan.fetch_batch))
+                   | "FetchAndParse" >> FetchAndParse(plan.settings))
     normalized = fetched.entries | "Normalize" >> Normalize()
     relevant = normalized.articles | "Relevance" >> ScoreRelevance()
     fresh = (relevant.kept
@@ -74,7 +81,8 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
     recorded = dead_letters | "DeadLetters" >> WriteDeadLetters(
         plan.client_factory, plan.dead_letter_index, plan.run_id)
     feed_state = ((fetched.feed_reports, written.dead_letter)
-                  | "FeedState" >> RecordFeedState(plan.client_factory, plan.alias, plan.run_id))
+                  | "FeedState" >> RecordFeedState(plan.client_factory, plan.alias, plan.run_id,
+                                                   plan.settings.schedule))
     return {"indexed": written.indexed, "dead_letters": recorded, "feed_state": feed_state}
 
 

@@ -2,7 +2,9 @@
 
 Exit codes: 0 the pass completed (some feeds may have failed: see the
 summary), 1 the pipeline failed, 2 bad configuration or input, 3 Elasticsearch
-unreachable or refusing writes. Every error is one line on stderr.
+unreachable or refusing writes, 4 another run holds the index's run lock (a
+scheduler may treat it as "already being done"). Every error is one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
-from connectors.errors import ConfigError, ElasticsearchError, LibyaWatchError
+from connectors.errors import ConfigError, ElasticsearchError, LibyaWatchError, RunLockHeld
+from pipeline import progress
+from pipeline.logs import configure_logging
 
 __all__ = ["main", "build_parser"]
 
@@ -24,21 +28,49 @@ def build_parser() -> argparse.ArgumentParser:
         prog="libya-watch",
         description="Libya-related reports from RSS/Atom feeds, through Beam, into Elasticsearch.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="log lines as text or as one JSON object each (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
-        "run", help="fetch every feed once, index what is new, exit",
+        "run", help="fetch every due feed once, index what is new, exit",
         description="One pass. Options not listed here go to Beam (e.g. --runner).")
-    run.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
-    run.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
-    run.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
-    run.add_argument("--summary-json", type=Path, metavar="PATH", help="also write the summary as JSON")
-    run.add_argument("--rules", type=Path, metavar="RULES.yaml",
-                     help="alert rules (and notifiers) to run over what this pass indexed")
-    run.add_argument("--alerts-out", type=Path, metavar="FILE.jsonl",
-                     help="also append each new alert to this JSON-lines file")
-    run.add_argument("--no-tag", dest="tag", action="store_false",
-                     help="index without actor and claim tagging (a bare archive; faster)")
+    _add_pass_arguments(run)
+
+    watch = commands.add_parser(
+        "watch", help="poll the feeds continuously, indexing and alerting as items appear",
+        description="Runs a pass every INTERVAL seconds over the feeds that are due, until "
+                    "SIGTERM or SIGINT; the pass under way then finishes. Options not listed "
+                    "here go to Beam.")
+    _add_pass_arguments(watch)
+    watch.add_argument("--interval", type=_positive_seconds, default=300.0, metavar="SECONDS",
+                       help="seconds between the starts of two passes (default: %(default)s)")
+    watch.add_argument("--max-cycles", type=int, metavar="N",
+                       help="stop after N passes (default: run until stopped)")
+
+    status = commands.add_parser(
+        "status", help="feed health, documents and stories per day, alerts, the last runs")
+    status.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
+    status.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
+    status.add_argument("--days", type=int, default=7, help="days of history (default: %(default)s)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    search = commands.add_parser(
+        "search", help="search the indexed documents from the terminal (Lucene query syntax)")
+    search.add_argument("query", nargs="?", default="*",
+                        help="Lucene query string, as typed in Kibana (default: everything)")
+    search.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
+    search.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
+    search.add_argument("--actor", action="append", metavar="ID",
+                        help="only documents tagged with this actor id (repeatable: all must match)")
+    search.add_argument("--claim-type", action="append", metavar="TYPE",
+                        help="only documents with a claim of this type (repeatable: any may match)")
+    search.add_argument("--since", metavar="AGE",
+                        help="only documents published in the last AGE, e.g. 90m, 24h, 7d, 2w")
+    search.add_argument("--size", type=int, default=20, help="hits to show (default: %(default)s)")
+    search.add_argument("--all-copies", action="store_true",
+                        help="show every copy of a story, not only its first document")
+    search.add_argument("--json", action="store_true", help="one JSON document per line")
 
     enrich = commands.add_parser(
         "enrich", help="run the transforms on JSON lines, without feeds or Elasticsearch")
@@ -71,14 +103,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
+    return seconds
+
+
+def _add_pass_arguments(command: argparse.ArgumentParser) -> None:
+    """The options `run` and `watch` share: one pass, or a pass every interval."""
+    command.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
+    command.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
+    command.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
+    command.add_argument("--summary-json", type=Path, metavar="PATH",
+                         help="also write the summary of each pass as JSON")
+    command.add_argument("--rules", type=Path, metavar="RULES.yaml",
+                         help="alert rules (and notifiers) to run over what each pass indexed")
+    command.add_argument("--alerts-out", type=Path, metavar="FILE.jsonl",
+                         help="also append each new alert to this JSON-lines file")
+    command.add_argument("--no-tag", dest="tag", action="store_false",
+                         help="index without actor and claim tagging (a bare archive; faster)")
+    command.add_argument("--ignore-schedule", action="store_true",
+                         help="fetch every feed now, even those backed off or not due yet")
+
+
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.launch import run_pass
 
     summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag,
-                       rules=args.rules, alerts_out=args.alerts_out)
+                       rules=args.rules, alerts_out=args.alerts_out,
+                       ignore_schedule=args.ignore_schedule)
     print(summary.to_text())
     if args.summary_json:
         args.summary_json.write_text(summary.to_json() + "\n", encoding="utf-8")
+    return 0
+
+
+def _watch(args: argparse.Namespace, beam_args: list[str]) -> int:
+    import logging
+    import threading
+
+    from pipeline.watch import WatchOptions, stop_on_signals, watch
+
+    options = WatchOptions(feeds_path=args.feeds, es_url=args.es, alias=args.index,
+                           beam_args=tuple(beam_args), interval=args.interval, tag=args.tag,
+                           rules=args.rules, alerts_out=args.alerts_out,
+                           ignore_schedule=args.ignore_schedule, max_cycles=args.max_cycles)
+    log = logging.getLogger("pipeline.watch")
+
+    def report(summary) -> None:
+        busy = summary.ran_pipeline or summary.count("feeds_failed") or (
+            summary.alerts is not None and summary.alerts.new)
+        log.log(logging.INFO if busy else logging.DEBUG, "pass %s", summary.one_line(),
+                extra={"summary": summary.figures()})
+        if args.log_format == "text" and busy:
+            print(summary.one_line(), flush=True)
+        if args.summary_json:
+            args.summary_json.write_text(summary.to_json() + "\n", encoding="utf-8")
+
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        watch(options, report, stop)
     return 0
 
 
@@ -174,22 +259,59 @@ def _alerts(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "enrich": _enrich, "es": _es, "demo": _demo, "eval": _eval,
-            "alerts": _alerts}
+def _status(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from connectors.es_client import make_client
+    from pipeline.launch import resolve_es
+    from pipeline.status import collect_status
+
+    if beam_args:
+        raise ConfigError(f"status: unexpected arguments {' '.join(beam_args)}")
+    client = make_client(resolve_es(args.es))
+    try:
+        report = collect_status(client, args.index, days=args.days)
+    finally:
+        client.close()
+    print(report.to_json() if args.json else report.to_text())
+    return 0
+
+
+def _search(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from connectors.es_client import make_client
+    from pipeline.launch import resolve_es
+    from pipeline.search import SearchRequest, search_documents
+
+    if beam_args:
+        raise ConfigError(f"search: unexpected arguments {' '.join(beam_args)}")
+    request = SearchRequest(query=args.query, actors=tuple(args.actor or ()),
+                            claim_types=tuple(args.claim_type or ()), since=args.since,
+                            size=args.size, all_copies=args.all_copies)
+    client = make_client(resolve_es(args.es))
+    try:
+        result = search_documents(client, args.index, request)
+    finally:
+        client.close()
+    print(result.to_json_lines() if args.json else result.to_text())
+    return 0
+
+
+COMMANDS = {"run": _run, "watch": _watch, "enrich": _enrich, "es": _es, "demo": _demo, "eval": _eval,
+            "alerts": _alerts, "status": _status, "search": _search}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    # Libraries (Beam among them) log warnings meant for their developers;
-    # our own outcome is in the summary and the one-line errors.
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_format, args.verbose,
+                      logging.INFO if args.command == "watch" else logging.WARNING)
+    progress.enabled(args.log_format == "text")
     try:
         return COMMANDS[args.command](args, beam_args)
     except ConfigError as exc:
         print(f"libya-watch: error: {exc}", file=sys.stderr)
         return 2
+    except RunLockHeld as exc:
+        print(f"libya-watch: {exc}", file=sys.stderr)
+        return 4
     except ElasticsearchError as exc:
         print(f"libya-watch: error: {exc}", file=sys.stderr)
         return 3

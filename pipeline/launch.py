@@ -7,9 +7,10 @@ import os
 import re
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -19,16 +20,22 @@ from connectors.es_client import EsSettings, check_reachable, make_client
 from connectors.es_index import ensure_index
 from connectors import errors
 from connectors.errors import ElasticsearchError, LibyaWatchError, PipelineFailed
-from connectors.feeds import load_feeds
+from connectors.feeds import FeedsConfig, load_feeds
+from connectors.fetch import fetch_all
 from connectors.alerting.delivery import alert_pass
 from connectors.alerting.rules import AlertConfig, load_alert_config
 from connectors.notifiers import notifier_spec
+from connectors.runlock import RunLock
 from connectors.runlog import RunLog
-from connectors.state import FeedStateStore
+from connectors.schedule import is_due
+from connectors.state import FeedState, FeedStateStore
 from pipeline.build import RunPlan, build_enrich, build_run
+from pipeline.progress import pass_progress
 from pipeline.summary import FailedFeed, RunSummary, read_counters
+from transforms.model import FeedSpec
 
-__all__ = ["run_pass", "run_enrich", "resolve_es", "new_run_id", "beam_options", "alert_config"]
+__all__ = ["run_pass", "run_enrich", "execute_pass", "due_feeds", "PassTarget", "resolve_es",
+           "new_run_id", "beam_options", "alert_config"]
 
 
 def new_run_id() -> str:
@@ -108,53 +115,133 @@ def alert_config(rules: Path | None, alerts_out: Path | None) -> AlertConfig | N
     return config
 
 
+@dataclass
+class PassTarget:
+    """What every pass into one index shares: the client and the small state indices."""
+
+    client: Any
+    settings: EsSettings
+    alias: str
+    store: FeedStateStore
+    runs: RunLog
+
+    @classmethod
+    def open(cls, es_url: str | None, alias: str) -> PassTarget:
+        """Connects, checks the cluster and makes sure every index a pass writes exists."""
+        settings = resolve_es(es_url)
+        client = make_client(settings)
+        try:
+            check_reachable(client, settings)
+            ensure_index(client, alias)
+            store = FeedStateStore(client, alias)
+            store.ensure()  # before any worker: two creating it at once race for its shard
+            runs = RunLog(client, alias)
+            runs.ensure()
+        except BaseException:
+            client.close()
+            raise
+        return cls(client=client, settings=settings, alias=alias, store=store, runs=runs)
+
+    def lock(self, command: str) -> RunLock:
+        return RunLock(self.client, self.alias, owner=new_run_id(), command=command)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def due_feeds(feeds: tuple[FeedSpec, ...], known: dict[str, FeedState], now: datetime,
+              ignore_schedule: bool = False) -> tuple[FeedSpec, ...]:
+    """The feeds to fetch now, each with its remembered validators."""
+    due = []
+    for feed in feeds:
+        state = known.get(feed.url)
+        if state is None:
+            due.append(feed)
+        elif ignore_schedule or is_due(state.not_before, now):
+            due.append(replace(feed, etag=state.etag, last_modified=state.last_modified))
+    return tuple(due)
+
+
+def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], *,
+                 tag: bool = True, alerts: AlertConfig | None = None,
+                 ignore_schedule: bool = False, probe: bool = False) -> RunSummary:
+    """One pass over the due feeds; the caller holds the run lock.
+
+    With `probe`, the driver fetches the due feeds itself first and records
+    the unchanged (304) and failed ones directly; the Beam pipeline then runs
+    only when some feed has a new body, and parses the bodies already
+    fetched. A watcher polling unchanged feeds thus costs a few conditional
+    GETs per cycle instead of a pipeline run. Without it, fetching is the
+    pipeline's first stage, spread over the runner's workers.
+    """
+    known = target.store.load([f.url for f in config.feeds])
+    feeds = due_feeds(config.feeds, known, datetime.now(timezone.utc), ignore_schedule)
+    run_id = new_run_id()
+    extra = {"feeds_not_due": len(config.feeds) - len(feeds)}
+    started = time.monotonic()
+    prefetched = None
+    if probe and feeds:
+        fetch_started = time.perf_counter()
+        outcomes = fetch_all(feeds, config.settings)
+        extra["fetch_us"] = int((time.perf_counter() - fetch_started) * 1e6)
+        prefetched = tuple((o, f) for o, f in zip(outcomes, feeds) if o.status == "ok")
+        settled = [o for o in outcomes if o.status != "ok"]
+        target.store.record(settled, run_id,
+                            advance_validators={o.feed_url for o in settled
+                                                if o.status == "not_modified"},
+                            policy=config.settings.schedule)
+        for status in ("not_modified", "failed"):
+            extra[f"feeds_{status}"] = sum(1 for o in settled if o.status == status)
+    counters: dict[str, int] = {}
+    ran = bool(prefetched) if probe else bool(feeds)
+    if ran:
+        target.runs.started(run_id)
+        plan = RunPlan(feeds=feeds, settings=config.settings, alias=target.alias, run_id=run_id,
+                       client_factory=functools.partial(make_client, target.settings), tag=tag,
+                       prefetched=prefetched)
+        pipeline = beam.Pipeline(options=beam_options(beam_args))
+        build_run(pipeline, plan)
+        with pass_progress(target.client, target.alias, run_id):
+            result = _finish(pipeline)
+        counters = read_counters(result)
+        target.client.indices.refresh(
+            index=[target.alias, f"{target.alias}-state", plan.dead_letter_index],
+            ignore_unavailable=True)
+    for name, value in extra.items():
+        counters[name] = counters.get(name, 0) + value
+    after = target.store.load([f.url for f in feeds]) if feeds else {}
+    failed = [FailedFeed(url, state.last_error or "failed", state.last_http_status)
+              for url, state in after.items()
+              if state.last_run_id == run_id and state.last_status == "failed"]
+    summary = RunSummary(run_id=run_id, counters=counters, seconds=time.monotonic() - started,
+                         failed_feeds=failed, ran_pipeline=ran)
+    if ran:
+        target.runs.indexed(run_id, summary.figures())
+        if alerts is None:
+            target.runs.alerts_done([run_id])
+    if alerts is not None:
+        summary.alerts = alert_pass(target.client, target.alias, alerts, target.runs)
+    return summary
+
+
 def run_pass(feeds_path: Path, es_url: str | None, alias: str,
              beam_args: list[str], tag: bool = True, rules: Path | None = None,
-             alerts_out: Path | None = None) -> RunSummary:
-    """One pass over every feed into Elasticsearch, then the alert rules over what is new.
+             alerts_out: Path | None = None, ignore_schedule: bool = False) -> RunSummary:
+    """One pass over every due feed into Elasticsearch, then the alert rules over what is new.
 
-    Without rules, the pass owes no alerts: enabling rules later alerts on
-    what arrives from then on, not on the archive.
+    Holds the index's run lock throughout: a second run started meanwhile
+    raises `RunLockHeld`. Without rules, the pass owes no alerts: enabling
+    rules later alerts on what arrives from then on, not on the archive.
     """
     config = load_feeds(feeds_path)
     alerts = alert_config(rules, alerts_out)  # a bad rules file fails before any fetch
-    settings = resolve_es(es_url)
-    client = make_client(settings)
+    target = PassTarget.open(es_url, alias)
     try:
-        check_reachable(client, settings)
-        ensure_index(client, alias)
-        store = FeedStateStore(client, alias)
-        store.ensure()  # before any worker: two creating it at once race for its shard
-        known = store.load([f.url for f in config.feeds])
-        feeds = tuple(replace(f, etag=known[f.url].etag, last_modified=known[f.url].last_modified)
-                      if f.url in known else f for f in config.feeds)
-        run_id = new_run_id()
-        runs = RunLog(client, alias)
-        runs.ensure()
-        runs.started(run_id)
-        plan = RunPlan(feeds=feeds, settings=config.settings, alias=alias, run_id=run_id,
-                       client_factory=functools.partial(make_client, settings), tag=tag)
-        started = time.monotonic()
-        pipeline = beam.Pipeline(options=beam_options(beam_args))
-        build_run(pipeline, plan)
-        result = _finish(pipeline)
-        elapsed = time.monotonic() - started
-        client.indices.refresh(index=[alias, f"{alias}-state", plan.dead_letter_index],
-                               ignore_unavailable=True)
-        after = store.load([f.url for f in feeds])
-        failed = [FailedFeed(url, state.last_error or "failed", state.last_http_status)
-                  for url, state in after.items()
-                  if state.last_run_id == run_id and state.last_status == "failed"]
-        summary = RunSummary(run_id=run_id, counters=read_counters(result), seconds=elapsed,
-                             failed_feeds=failed)
-        runs.indexed(run_id, summary.figures())
-        if alerts is None:
-            runs.alerts_done([run_id])
-        else:
-            summary.alerts = alert_pass(client, alias, alerts, runs)
-        return summary
+        with target.lock("run").held():
+            return execute_pass(target, config, beam_args, tag=tag, alerts=alerts,
+                                ignore_schedule=ignore_schedule)
     finally:
-        client.close()
+        target.close()
 
 
 def run_enrich(input_pattern: str, output_path: Path, beam_args: list[str]) -> RunSummary:

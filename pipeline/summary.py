@@ -32,6 +32,7 @@ class RunSummary:
     seconds: float
     failed_feeds: list[FailedFeed] = field(default_factory=list)
     alerts: Any = None  # the alert step's report, when rules were given
+    ran_pipeline: bool = True  # False when no feed was due or (watch) none had changed
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -45,6 +46,7 @@ class RunSummary:
             "run_id": self.run_id,
             "feeds": {"ok": self.count("feeds_ok"), "not_modified": self.count("feeds_not_modified"),
                       "failed": self.count("feeds_failed"), "bozo": self.count("feeds_bozo"),
+                      "not_due": self.count("feeds_not_due"),
                       "held_back": self.count("feeds_held_back")},
             "entries_seen": self.count("entries_seen"),
             "normalize_failed": self.count("normalize_failed"),
@@ -63,6 +65,18 @@ class RunSummary:
                 "new": len(self.alerts.new), "still_pending": self.alerts.delivery.still_pending},
         }
 
+    def one_line(self) -> str:
+        """The pass in one line, for the watcher's output."""
+        f = self.figures()
+        feeds = f["feeds"]
+        line = (f"run {self.run_id}: feeds {feeds['ok']} new, {feeds['not_modified']} unchanged, "
+                f"{feeds['failed']} failed, {feeds['not_due']} not due; "
+                f"{f['indexed']} documents indexed in {self.seconds:.1f} s")
+        if self.alerts is not None:
+            line += (f"; alerts {len(self.alerts.new)} new, "
+                     f"{self.alerts.delivery.still_pending} pending")
+        return line
+
     def to_json(self) -> str:
         return json.dumps(self.figures(), indent=2, sort_keys=True)
 
@@ -72,7 +86,8 @@ class RunSummary:
         lines = [
             f"run {self.run_id}: {self.seconds:.1f} s",
             f"feeds      {feeds['ok']} ok, {feeds['not_modified']} not modified, "
-            f"{feeds['failed']} failed ({feeds['bozo']} malformed but usable)",
+            f"{feeds['failed']} failed ({feeds['bozo']} malformed but usable)"
+            + (f", {feeds['not_due']} not due yet" if feeds["not_due"] else ""),
             f"entries    {f['entries_seen']} seen, {f['relevant']} relevant, "
             f"{f['irrelevant']} not about Libya, {f['normalize_failed']} unusable",
             f"duplicates {dups['in_run']} within the run, {dups['already_indexed']} already indexed, "

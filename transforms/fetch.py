@@ -14,7 +14,7 @@ from connectors.parse import parse_feed
 from transforms.metrics import counter, stage_timer
 from transforms.model import DeadLetter, FeedSpec, FetchOutcome
 
-__all__ = ["FetchAndParse", "FEED_REPORTS", "DEAD_LETTER", "batches"]
+__all__ = ["FetchAndParse", "ParseFetched", "FEED_REPORTS", "DEAD_LETTER", "batches"]
 
 FEED_REPORTS = "feed_reports"
 DEAD_LETTER = "dead_letter"
@@ -60,7 +60,8 @@ class _ParseOutcome(beam.DoFn):
                     stage="parse", key=outcome.feed_url, error=parsed.error,
                     feed_url=outcome.feed_url))
             else:
-                report = replace(report, bozo=parsed.bozo, entries=len(parsed.entries))
+                report = replace(report, bozo=parsed.bozo, entries=len(parsed.entries),
+                                 ttl_s=parsed.ttl_s)
                 if parsed.bozo:
                     self._bozo.inc()
                 self._entries.inc(len(parsed.entries))
@@ -76,6 +77,18 @@ class _ParseOutcome(beam.DoFn):
                 feed_url=outcome.feed_url))
         self._feeds[report.status].inc()
         yield pvalue.TaggedOutput(FEED_REPORTS, report)
+
+
+class ParseFetched(beam.PTransform):
+    """(FetchOutcome, FeedSpec) pairs -> RawEntry, with `feed_reports` and `dead_letter` outputs.
+
+    For bodies fetched before the pipeline (the watcher's probe); the same
+    parse step `FetchAndParse` ends with.
+    """
+
+    def expand(self, fetched: beam.PCollection[tuple[FetchOutcome, FeedSpec]]):
+        return fetched | "Parse" >> beam.ParDo(_ParseOutcome()).with_outputs(
+            FEED_REPORTS, DEAD_LETTER, main="entries")
 
 
 class FetchAndParse(beam.PTransform):

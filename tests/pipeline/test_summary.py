@@ -31,7 +31,7 @@ def summary(**changes) -> RunSummary:
 def test_figures_gather_the_counters_by_topic() -> None:
     assert summary().figures() == {
         "run_id": "20200606T100000Z-abc123",
-        "feeds": {"ok": 7, "not_modified": 2, "failed": 2, "bozo": 1, "held_back": 1},
+        "feeds": {"ok": 7, "not_modified": 2, "failed": 2, "bozo": 1, "not_due": 0, "held_back": 1},
         "entries_seen": 40,
         "normalize_failed": 3,
         "relevant": 25,
@@ -52,7 +52,7 @@ def test_figures_gather_the_counters_by_topic() -> None:
 
 def test_missing_counters_are_zero_and_unmeasured_stages_absent() -> None:
     figures = summary(counters={}, failed_feeds=[]).figures()
-    assert figures["feeds"] == {"ok": 0, "not_modified": 0, "failed": 0, "bozo": 0, "held_back": 0}
+    assert figures["feeds"] == {"ok": 0, "not_modified": 0, "failed": 0, "bozo": 0, "not_due": 0, "held_back": 0}
     assert figures["indexed"] == 0 and figures["duplicates"]["in_run"] == 0
     assert figures["stage_seconds"] == {} and figures["failed_feeds"] == []
 
