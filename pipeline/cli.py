@@ -290,7 +290,9 @@ def _search(args: argparse.Namespace, beam_args: list[str]) -> int:
         result = search_documents(client, args.index, request)
     finally:
         client.close()
-    print(result.to_json_lines() if args.json else result.to_text())
+    output = result.to_json_lines() if args.json else result.to_text()
+    if output:  # no hits in JSON lines is no line at all, not an empty one
+        print(output)
     return 0
 
 

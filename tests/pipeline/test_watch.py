@@ -160,6 +160,11 @@ def test_a_feed_that_keeps_failing_is_backed_off(es_client, es_server, es_alias,
         out = capsys.readouterr().out
         assert len(server.requests("/broken.xml")) == 5  # backed off: not asked again
         assert "1 not due yet" in out
+        assert main(["status", "--es", es_server.url, "--index", es_alias]) == 0
+        status = capsys.readouterr().out
+        assert "0 failing, 1 backed off" in status
+        feed_lines = [line for line in status.splitlines() if broken in line]
+        assert feed_lines and "BACKED OFF until" in feed_lines[0] and "5 failures in a row" in status
         assert main([*args, "--ignore-schedule"]) == 0
         assert len(server.requests("/broken.xml")) == 6
     state = es_client.search(index=f"{es_alias}-state")["hits"]["hits"][0]["_source"]
