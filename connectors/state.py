@@ -147,6 +147,23 @@ def next_state(previous: FeedState | None, outcome: FetchOutcome, run_id: str,
                    last_modified=outcome.last_modified or state.last_modified)
 
 
+_CHECK_FIELDS = frozenset({"last_checked", "last_success", "last_run_id"})
+
+
+def _only_checked_again(before: FeedState, after: FeedState, heartbeat_s: float) -> bool:
+    """True when `after` differs from `before` only in when it was checked, and recently so."""
+    if heartbeat_s <= 0 or not before.last_checked or not after.last_checked:
+        return False
+    if any(getattr(before, name) != getattr(after, name)
+           for name in FeedState.__dataclass_fields__ if name not in _CHECK_FIELDS):
+        return False
+    try:
+        age = (parse_time(after.last_checked) - parse_time(before.last_checked)).total_seconds()
+    except ValueError:
+        return False
+    return 0 <= age < heartbeat_s
+
+
 class FeedStateStore:
     """Loads and records `FeedState`s in `<alias>-state`."""
 
@@ -192,11 +209,16 @@ class FeedStateStore:
 
     def record(self, outcomes: Iterable[FetchOutcome], run_id: str,
                advance_validators: Collection[str] = frozenset(),
-               policy: SchedulePolicy = SchedulePolicy()) -> dict[str, FeedState]:
+               policy: SchedulePolicy = SchedulePolicy(),
+               heartbeat_s: float = 0.0) -> dict[str, FeedState]:
         """Records health for every outcome; moves validators only for `advance_validators`.
 
         Returns the new state of each feed. Concurrent writers are detected
-        (sequence numbers) and their feeds re-read and re-applied.
+        (sequence numbers) and their feeds re-read and re-applied. With
+        `heartbeat_s`, a feed whose state changed only by being checked again
+        is written at most once per `heartbeat_s`: a watcher polling unchanged
+        feeds every few seconds would otherwise rewrite every state document
+        each time, which costs the cluster more than the polling costs us.
         """
         by_url: dict[str, list[FetchOutcome]] = {}
         for outcome in outcomes:
@@ -217,11 +239,17 @@ class FeedStateStore:
             stored = self._load_versioned(pending)
             states: dict[str, FeedState] = {}
             operations: list[dict[str, Any]] = []
+            written: list[str] = []
             for url in pending:
-                state, version = stored.get(url, (None, None))
+                previous, version = stored.get(url, (None, None))
+                state = previous
                 for outcome in by_url[url]:
                     state = next_state(state, outcome, run_id, url in advance, policy)
                 states[url] = state
+                if previous is not None and _only_checked_again(previous, state, heartbeat_s):
+                    result[url] = state
+                    continue
+                written.append(url)
                 action: dict[str, Any] = {"_index": self.index, "_id": feed_doc_id(url)}
                 if version is None:
                     operations.append({"create": action})
@@ -229,10 +257,12 @@ class FeedStateStore:
                     action.update(if_seq_no=version[0], if_primary_term=version[1])
                     operations.append({"index": action})
                 operations.append(state.to_document())
+            if not operations:
+                return result
             with translating_errors(f"recording feed state in '{self.index}'"):
                 response = self.client.bulk(operations=operations)
             conflicts = []
-            for url, item in zip(pending, response["items"]):
+            for url, item in zip(written, response["items"]):
                 item_result = next(iter(item.values()))
                 status = item_result.get("status", 0)
                 if 200 <= status < 300:

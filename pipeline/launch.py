@@ -38,6 +38,11 @@ __all__ = ["run_pass", "run_enrich", "execute_pass", "due_feeds", "PassTarget", 
            "new_run_id", "beam_options", "alert_config"]
 
 
+# How often a watcher rewrites the state of a feed that keeps answering 304
+# with nothing else new: "last checked" may lag by this much in `status`.
+STATE_HEARTBEAT_S = 300.0
+
+
 def new_run_id() -> str:
     """Sortable by time, unique across machines."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
@@ -189,7 +194,7 @@ def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], 
         target.store.record(settled, run_id,
                             advance_validators={o.feed_url for o in settled
                                                 if o.status == "not_modified"},
-                            policy=config.settings.schedule)
+                            policy=config.settings.schedule, heartbeat_s=STATE_HEARTBEAT_S)
         for status in ("not_modified", "failed"):
             extra[f"feeds_{status}"] = sum(1 for o in settled if o.status == status)
     counters: dict[str, int] = {}

@@ -156,3 +156,35 @@ def test_concurrent_writers_do_not_lose_updates(es_client: Elasticsearch, es_ali
     assert racing.raced
     assert result[FEED_A].consecutive_failures == 3
     assert FeedStateStore(es_client, es_alias).load([FEED_A])[FEED_A].consecutive_failures == 3
+
+
+@pytest.mark.es
+def test_a_feed_only_checked_again_is_rewritten_once_per_heartbeat(es_client: Elasticsearch,
+                                                                   es_alias: str) -> None:
+    store = FeedStateStore(es_client, es_alias)
+    store.record([ok(FEED_A, etag='"v1"')], "run-1", advance_validators={FEED_A})
+    store.record([not_modified(FEED_A, etag='"v1"', at="2025-03-01T10:00:30+00:00")], "run-1b",
+                 advance_validators={FEED_A}, heartbeat_s=300)  # 200 -> 304: a change
+
+    def seq_no() -> int:
+        return es_client.get(index=store.index, id=feed_doc_id(FEED_A))["_seq_no"]
+
+    first = seq_no()
+    assert first == 1
+    # Another 304 two minutes later: nothing but the check time changed, so no write...
+    again = store.record([not_modified(FEED_A, etag='"v1"', at="2025-03-01T10:02:00+00:00")],
+                         "run-2", advance_validators={FEED_A}, heartbeat_s=300)
+    assert again[FEED_A].last_checked == "2025-03-01T10:02:00+00:00"
+    assert seq_no() == first
+    # ...but once the heartbeat has passed, the check is recorded.
+    store.record([not_modified(FEED_A, etag='"v1"', at="2025-03-01T10:06:00+00:00")],
+                 "run-3", advance_validators={FEED_A}, heartbeat_s=300)
+    assert seq_no() > first
+    stored = store.load([FEED_A])[FEED_A]
+    assert stored.last_checked == "2025-03-01T10:06:00+00:00"
+    # Anything else that changes (a new ETag, a failure) is written at once.
+    store.record([not_modified(FEED_A, etag='"v2"', at="2025-03-01T10:07:00+00:00")],
+                 "run-4", advance_validators={FEED_A}, heartbeat_s=300)
+    assert store.load([FEED_A])[FEED_A].etag == '"v2"'
+    store.record([failed(FEED_A, at="2025-03-01T10:08:00+00:00")], "run-5", heartbeat_s=300)
+    assert store.load([FEED_A])[FEED_A].consecutive_failures == 1
