@@ -5,18 +5,17 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-import ssl
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from connectors.alerting.model import Alert
 from connectors.notifiers.email import EmailNotifier, EmailSettings
+from tests.localca import server_tls
 
 PASSWORD = "s3cret-pass"
 
@@ -107,11 +106,7 @@ def test_login_with_the_password_from_the_environment(smtp: tuple[Controller, Ma
 
 
 def test_starttls_verifies_the_server_against_ca_certs(tmp_path: Path) -> None:
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
+    server_context, ca_file = server_tls(tmp_path)
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(),
                             tls_context=server_context, require_starttls=True)
