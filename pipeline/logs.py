@@ -16,6 +16,18 @@ PROJECT_LOGGERS = ("pipeline", "connectors", "transforms")
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of each record, not at set-up."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 class JsonFormatter(logging.Formatter):
     """`{"time", "level", "logger", "message", ...extra}`; fields passed with `extra=` are kept."""
 
@@ -42,7 +54,7 @@ def configure_logging(fmt: str = "text", verbose: bool = False,
     A one-shot command says what it did in its summary, so its default is
     WARNING; the watcher has no end to print a summary at and logs at INFO.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

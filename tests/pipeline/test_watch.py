@@ -187,3 +187,20 @@ def test_a_cache_control_max_age_holds_a_feed_until_it_expires(es_client, es_ser
     assert len(requests) == 2 and requests[1].headers["if-none-match"] == '"v1"'
     state = es_client.search(index=f"{es_alias}-state")["hits"]["hits"][0]["_source"]
     assert state["not_before_reason"] == "cache-control"
+
+
+def test_watch_with_json_logs_reports_each_pass_as_one_json_object(
+        es_client, es_server, es_alias, tmp_path, capsys) -> None:
+    live = LiveFeed([wagner_item(1)])
+    with FeedServer() as server:
+        feeds = write_feeds(tmp_path, server.route("/live.xml", live))
+        code = main(["--log-format", "json", "watch", "--feeds", str(feeds), "--es", es_server.url,
+                     "--index", es_alias, "--interval", "1", "--max-cycles", "2", "--no-tag"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out == ""  # machines read the log, not a text summary
+    lines = [json.loads(line) for line in captured.err.splitlines()]
+    passes = [line for line in lines if "summary" in line]
+    assert len(passes) == 1  # the second pass found nothing new: logged at debug only
+    assert passes[0]["summary"]["indexed"] == 1 and passes[0]["level"] == "info"
+    assert lines[0]["message"] == "watching 1 feeds every 1 s"
+    assert lines[-1]["message"] == "stopped after 2 passes"
