@@ -48,12 +48,20 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+# Beam's in-process runner. The default "DirectRunner" of Beam 2.77 first
+# downloads its Prism runner from the internet and runs the pipeline there
+# when that works, so the same command would run on a different runner
+# depending on the network; FnApiRunner is what DirectRunner falls back to,
+# what the tests run on, and downloads nothing.
+LOCAL_RUNNER = "FnApiRunner"
+
+
 def beam_options(beam_args: list[str]) -> PipelineOptions:
     """Beam options from the leftover command line; the local runner unless one is named."""
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if not standard.runner:
-        standard.runner = "DirectRunner"
+        standard.runner = LOCAL_RUNNER
     return options
 
 

@@ -28,7 +28,8 @@ UNREACHABLE = (r"^bulk write to 'lw-test-articles': Elasticsearch at http://127\
 
 
 def test_the_local_runner_is_the_default() -> None:
-    assert beam_options([]).view_as(StandardOptions).runner == "DirectRunner"
+    # In-process, never the DirectRunner, which downloads Prism when it can.
+    assert beam_options([]).view_as(StandardOptions).runner == "FnApiRunner"
 
 
 def test_a_named_runner_and_other_flags_are_kept() -> None:
