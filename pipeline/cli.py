@@ -10,6 +10,7 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ DEFAULT_ALIAS = "libya-watch"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations: unknown options go on to Beam, and `--feed` must not pass for `--feeds`.
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="libya-watch",
         description="Libya-related reports from RSS/Atom feeds, through Beam, into Elasticsearch.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -33,12 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
-        "run", help="fetch every due feed once, index what is new, exit",
+        "run", allow_abbrev=False, help="fetch every due feed once, index what is new, exit",
         description="One pass. Options not listed here go to Beam (e.g. --runner).")
     _add_pass_arguments(run)
 
     watch = commands.add_parser(
-        "watch", help="poll the feeds continuously, indexing and alerting as items appear",
+        "watch", allow_abbrev=False, help="poll the feeds continuously, indexing and alerting as items appear",
         description="Runs a pass every INTERVAL seconds over the feeds that are due, until "
                     "SIGTERM or SIGINT; the pass under way then finishes. Options not listed "
                     "here go to Beam.")
@@ -49,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop after N passes (default: run until stopped)")
 
     status = commands.add_parser(
-        "status", help="feed health, documents and stories per day, alerts, the last runs")
+        "status", allow_abbrev=False, help="feed health, documents and stories per day, alerts, the last runs")
     status.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
     status.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
     status.add_argument("--days", type=int, default=7, help="days of history (default: %(default)s)")
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     search = commands.add_parser(
-        "search", help="search the indexed documents from the terminal (Lucene query syntax)")
+        "search", allow_abbrev=False, help="search the indexed documents from the terminal (Lucene query syntax)")
     search.add_argument("query", nargs="?", default="*",
                         help="Lucene query string, as typed in Kibana (default: everything)")
     search.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
@@ -73,28 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="one JSON document per line")
 
     enrich = commands.add_parser(
-        "enrich", help="run the transforms on JSON lines, without feeds or Elasticsearch")
+        "enrich", allow_abbrev=False, help="run the transforms on JSON lines, without feeds or Elasticsearch")
     enrich.add_argument("--input", required=True, help="JSONL file (or glob) of articles")
     enrich.add_argument("--output", type=Path, required=True, help="JSONL file of documents")
 
-    alerts = commands.add_parser("alerts", help="alert rules")
+    alerts = commands.add_parser("alerts", allow_abbrev=False, help="alert rules")
     alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True)
     alerts_test = alerts_commands.add_parser(
-        "test", help="show which rules would fire on these articles, without side effects")
+        "test", allow_abbrev=False, help="show which rules would fire on these articles, without side effects")
     alerts_test.add_argument("--rules", type=Path, help="rules YAML (default: the packaged rules)")
     alerts_test.add_argument("--input", required=True, help="JSONL file of articles")
     alerts_test.add_argument("--es", metavar="URL",
                              help="Elasticsearch for a throw-away index (default: the local server)")
 
-    es = commands.add_parser("es", help="the local Elasticsearch server")
+    es = commands.add_parser("es", allow_abbrev=False, help="the local Elasticsearch server")
     es.add_argument("action", choices=["install", "start", "stop", "status"])
 
-    demo = commands.add_parser("demo", help="serve the fixture feeds locally, run one pass, show the index")
+    demo = commands.add_parser("demo", allow_abbrev=False, help="serve the fixture feeds locally, run one pass, show the index")
     demo.add_argument("--alerts-out", type=Path, metavar="FILE.jsonl",
                       help="also append each new alert to this JSON-lines file")
 
     evaluation = commands.add_parser(
-        "eval", help="enrich annotated articles and score them against the gold annotations")
+        "eval", allow_abbrev=False, help="enrich annotated articles and score them against the gold annotations")
     evaluation.add_argument("--gold", type=Path, required=True, help="gold JSONL file")
     evaluation.add_argument("--articles", type=Path, required=True, help="articles JSONL file")
     evaluation.add_argument("--json", type=Path, metavar="PATH", help="also write the scores as JSON")
@@ -133,7 +136,11 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag,
                        rules=args.rules, alerts_out=args.alerts_out,
                        ignore_schedule=args.ignore_schedule)
-    print(summary.to_text())
+    if args.log_format == "json":
+        logging.getLogger("pipeline.run").info("pass %s", summary.one_line(),
+                                               extra={"summary": summary.figures()})
+    else:
+        print(summary.to_text())
     if args.summary_json:
         args.summary_json.write_text(summary.to_json() + "\n", encoding="utf-8")
     return 0
@@ -300,28 +307,45 @@ COMMANDS = {"run": _run, "watch": _watch, "enrich": _enrich, "es": _es, "demo": 
             "alerts": _alerts, "status": _status, "search": _search}
 
 
+# Commands whose leftover options go to Beam; checked before any work starts.
+BEAM_COMMANDS = frozenset({"run", "watch", "enrich", "eval", "alerts", "demo"})
+
+
+def _say(args: argparse.Namespace, message: str, level: str = "error") -> None:
+    """One line on stderr: plain, or a JSON object like every other line with JSON logs."""
+    if args.log_format == "json":
+        print(json.dumps({"level": level, "logger": "libya-watch", "message": message},
+                         ensure_ascii=False), file=sys.stderr)
+    else:
+        print(f"libya-watch: {'error: ' if level == 'error' else ''}{message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    configure_logging(args.log_format, args.verbose,
-                      logging.INFO if args.command == "watch" else logging.WARNING)
+    # JSON logs are for collectors, which want the project's INFO lines too.
+    chatty = args.command == "watch" or args.log_format == "json"
+    configure_logging(args.log_format, args.verbose, logging.INFO if chatty else logging.WARNING)
     progress.enabled(args.log_format == "text")
     try:
+        if args.command in BEAM_COMMANDS:
+            from pipeline.launch import beam_options
+            beam_options(beam_args)  # a misspelt option fails now, not at the first change
         return COMMANDS[args.command](args, beam_args)
     except ConfigError as exc:
-        print(f"libya-watch: error: {exc}", file=sys.stderr)
+        _say(args, str(exc))
         return 2
     except RunLockHeld as exc:
-        print(f"libya-watch: {exc}", file=sys.stderr)
+        _say(args, str(exc), level="warning")
         return 4
     except ElasticsearchError as exc:
-        print(f"libya-watch: error: {exc}", file=sys.stderr)
+        _say(args, str(exc))
         return 3
     except LibyaWatchError as exc:
-        print(f"libya-watch: error: {exc}", file=sys.stderr)
+        _say(args, str(exc))
         return 1
     except KeyboardInterrupt:
-        print("libya-watch: interrupted", file=sys.stderr)
+        _say(args, "interrupted", level="warning")
         return 130
 
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (PipelineOptions, StandardOptions,
+                                                  _BeamArgumentParser)
 
 from connectors import es_local
 from connectors.es_client import EsSettings, check_reachable, make_client
 from connectors.es_index import ensure_index
 from connectors import errors
-from connectors.errors import ElasticsearchError, LibyaWatchError, PipelineFailed
+from connectors.errors import ConfigError, ElasticsearchError, LibyaWatchError, PipelineFailed
 from connectors.feeds import FeedsConfig, load_feeds
 from connectors.fetch import fetch_all
 from connectors.alerting.delivery import alert_pass
@@ -56,8 +57,26 @@ def new_run_id() -> str:
 LOCAL_RUNNER = "FnApiRunner"
 
 
+def _unknown_to_beam(beam_args: list[str]) -> list[str]:
+    """The arguments no Beam option takes (Beam itself would only log and drop them)."""
+    # The parser Beam builds in PipelineOptions.get_all_options, without abbreviations.
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - how Beam itself collects its options
+    _, unknown = parser.parse_known_args(beam_args)
+    return unknown
+
+
 def beam_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam options from the leftover command line; the local runner unless one is named."""
+    """Beam options from the leftover command line; the local runner unless one is named.
+
+    An option neither libya-watch nor Beam knows is an error: a misspelt
+    `--runer FlinkRunner` must not silently run on the local runner.
+    """
+    unknown = _unknown_to_beam(beam_args)
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r} (not an option of libya-watch or of "
+                          "Beam; see --help)")
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if not standard.runner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -43,3 +44,32 @@ def test_unreachable_elasticsearch_exits_3_without_printing_secrets(tmp_path: Pa
     err = _one_line_error(capsys)
     assert "s3cret-pw" not in err
     assert "127.0.0.1" in err and "unreachable" in err
+
+
+def _feeds(tmp_path: Path) -> Path:
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - url: http://127.0.0.1:1/a.xml\n", encoding="utf-8")
+    return feeds
+
+
+@pytest.mark.parametrize("command", ["run", "watch"])
+def test_an_option_neither_we_nor_beam_know_exits_2_before_any_work(tmp_path: Path, capsys,
+                                                                   command: str) -> None:
+    code = main([command, "--feeds", str(_feeds(tmp_path)), "--es", "http://127.0.0.1:1",
+                 "--runer", "FlinkRunner"])
+    assert code == 2  # not 3: nothing tried to reach Elasticsearch
+    assert "unknown option '--runer'" in _one_line_error(capsys)
+
+
+def test_abbreviated_options_are_not_guessed(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--feed", str(_feeds(tmp_path))])
+    assert exited.value.code == 2
+    assert "--feeds" in capsys.readouterr().err
+
+
+def test_with_json_logs_an_error_is_one_json_line(tmp_path: Path, capsys) -> None:
+    assert main(["--log-format", "json", "run", "--feeds", str(tmp_path / "nope.yaml"),
+                 "--es", "http://127.0.0.1:1"]) == 2
+    line = json.loads(_one_line_error(capsys))
+    assert line["level"] == "error" and "nope.yaml" in line["message"]
