@@ -11,6 +11,7 @@ import apache_beam as beam
 
 from connectors.feeds import FetchSettings
 from transforms.actors import TagActors
+from transforms.archive import ArchiveInput, CountRecords, ReadFeedFiles
 from transforms.claims import ExtractClaims
 from transforms.deadletter import WriteDeadLetters
 from transforms.dedup import DedupWithinRun, SkipAlreadyIndexed
@@ -23,7 +24,8 @@ from transforms.normalize import Normalize, NormalizeInput
 from transforms.relevance import ScoreRelevance
 from transforms.stories import AssignStories
 
-__all__ = ["RunPlan", "build_run", "build_enrich", "enrich_document"]
+__all__ = ["RunPlan", "BackfillPlan", "build_run", "build_backfill", "build_enrich",
+           "enrich_document"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,22 @@ class RunPlan:
         return f"{self.alias}-deadletter"
 
 
+@dataclass(frozen=True)
+class BackfillPlan:
+    """A backfill: archived files instead of feeds, into the same index as the passes."""
+
+    input: ArchiveInput
+    alias: str
+    run_id: str
+    client_factory: Callable[[], Any]
+    bulk_size: int = 500
+    tag: bool = True
+
+    @property
+    def dead_letter_index(self) -> str:
+        return f"{self.alias}-deadletter"
+
+
 def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
     """Feeds -> fetch -> parse -> normalize -> relevance -> dedup -> actors, claims -> stories
     -> index -> state.
@@ -62,12 +80,57 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
                    | "Feeds" >> beam.Create(batches(plan.feeds, plan.fetch_batch))
                    | "FetchAndParse" >> FetchAndParse(plan.settings))
     normalized = fetched.entries | "Normalize" >> Normalize()
-    relevant = normalized.articles | "Relevance" >> ScoreRelevance()
+    written, recorded = _index_articles(plan, normalized.articles,
+                                        [fetched.dead_letter, normalized.dead_letter])
+    feed_state = ((fetched.feed_reports, written.dead_letter)
+                  | "FeedState" >> RecordFeedState(plan.client_factory, plan.alias, plan.run_id,
+                                                   plan.settings.schedule))
+    return {"indexed": written.indexed, "dead_letters": recorded, "feed_state": feed_state}
+
+
+def build_backfill(p: beam.Pipeline, plan: BackfillPlan) -> dict[str, beam.PCollection]:
+    """Archived feed files and JSON lines -> normalize -> the rest exactly as `build_run`.
+
+    Feed files are parsed by the feeds' own parse step, JSON lines by
+    `enrich`'s reader; both stream (file by file, line by line). Files have
+    no validators or schedule, so there is no feed state to record.
+    """
+    articles, rejected = [], []
+    if plan.input.feed_patterns:
+        files = p | "FeedFiles" >> ReadFeedFiles(plan.input.feed_patterns)
+        normalized = files.entries | "Normalize" >> Normalize()
+        articles.append(normalized.articles)
+        rejected += [files.dead_letter, normalized.dead_letter]
+    for number, pattern in enumerate(plan.input.jsonl_patterns):
+        parsed = (p
+                  | f"ReadJsonl{number}" >> beam.io.ReadFromText(pattern)
+                  | f"ParseJson{number}" >> ParseJsonLines())
+        normalized = (parsed.records
+                      | f"CountRecords{number}" >> CountRecords()
+                      | f"NormalizeInput{number}" >> NormalizeInput())
+        articles.append(normalized.articles)
+        rejected += [parsed.dead_letter, normalized.dead_letter]
+    if not articles:
+        raise ValueError("a backfill needs at least one file pattern")
+    merged = articles[0] if len(articles) == 1 else tuple(articles) | "AllArticles" >> beam.Flatten()
+    written, recorded = _index_articles(plan, merged, rejected)
+    return {"indexed": written.indexed, "dead_letters": recorded}
+
+
+def _index_articles(plan: RunPlan | BackfillPlan, articles: beam.PCollection,
+                    rejected: list[beam.PCollection]) -> tuple[Any, beam.PCollection]:
+    """Normalized articles -> relevance -> dedup -> actors, claims -> stories -> index.
+
+    The one tail every indexing pipeline shares, so `run` and a backfill
+    cannot drift apart. Returns the sink's result and the recorded dead
+    letters (those of `rejected` and of every stage here).
+    """
+    relevant = articles | "Relevance" >> ScoreRelevance()
     fresh = (relevant.kept
              | "DedupWithinRun" >> DedupWithinRun()
              | "SkipAlreadyIndexed" >> SkipAlreadyIndexed(
                  plan.client_factory, plan.alias, plan.bulk_size))
-    rejected = [fetched.dead_letter, normalized.dead_letter]
+    rejected = list(rejected)
     if plan.tag:
         claimed = fresh | "TagActors" >> TagActors() | "ExtractClaims" >> ExtractClaims()
         fresh = claimed.articles
@@ -80,10 +143,7 @@ def build_run(p: beam.Pipeline, plan: RunPlan) -> dict[str, beam.PCollection]:
     dead_letters = ((*rejected, written.dead_letter) | "AllDeadLetters" >> beam.Flatten())
     recorded = dead_letters | "DeadLetters" >> WriteDeadLetters(
         plan.client_factory, plan.dead_letter_index, plan.run_id)
-    feed_state = ((fetched.feed_reports, written.dead_letter)
-                  | "FeedState" >> RecordFeedState(plan.client_factory, plan.alias, plan.run_id,
-                                                   plan.settings.schedule))
-    return {"indexed": written.indexed, "dead_letters": recorded, "feed_state": feed_state}
+    return written, recorded
 
 
 def enrich_document(article: Article) -> dict[str, Any]:

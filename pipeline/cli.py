@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", allow_abbrev=False, help="fetch every due feed once, index what is new, exit",
-        description="One pass. Options not listed here go to Beam (e.g. --runner).")
-    _add_pass_arguments(run)
+        description="One pass over the feeds (--feeds), or a backfill of archived feed files "
+                    "or JSON lines (--input). Options not listed here go to Beam (e.g. --runner).")
+    _add_pass_arguments(run, backfill=True)
 
     watch = commands.add_parser(
         "watch", allow_abbrev=False, help="poll the feeds continuously, indexing and alerting as items appear",
@@ -113,9 +114,22 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
-def _add_pass_arguments(command: argparse.ArgumentParser) -> None:
-    """The options `run` and `watch` share: one pass, or a pass every interval."""
-    command.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
+def _add_pass_arguments(command: argparse.ArgumentParser, backfill: bool = False) -> None:
+    """The options `run` and `watch` share: one pass, or a pass every interval.
+
+    With `backfill` (`run` only), `--input` may replace `--feeds`: exactly one is given.
+    """
+    if backfill:
+        source = command.add_mutually_exclusive_group(required=True)
+        source.add_argument("--feeds", type=Path, help="feeds YAML file")
+        source.add_argument("--input", metavar="PATH_OR_GLOB",
+                            help="backfill: a directory (read recursively) or glob of archived "
+                                 "feed files (*.xml, *.rss, *.atom, *.rdf) or JSON lines "
+                                 "(*.jsonl, *.jsonl.gz)")
+        command.add_argument("--input-format", choices=("feeds", "jsonl", "auto"),
+                             help="what --input holds (default: auto, by extension)")
+    else:
+        command.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
     command.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
     command.add_argument("--index", default=DEFAULT_ALIAS, help="write alias (default: %(default)s)")
     command.add_argument("--summary-json", type=Path, metavar="PATH",
@@ -131,11 +145,20 @@ def _add_pass_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipeline.launch import run_pass
+    from pipeline.launch import run_backfill, run_pass
 
-    summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag,
-                       rules=args.rules, alerts_out=args.alerts_out,
-                       ignore_schedule=args.ignore_schedule)
+    if args.input is not None:
+        if args.ignore_schedule:
+            raise ConfigError("--ignore-schedule applies to --feeds, not to --input")
+        summary = run_backfill(args.input, args.input_format or "auto", args.es, args.index,
+                               beam_args, tag=args.tag, rules=args.rules,
+                               alerts_out=args.alerts_out)
+    else:
+        if args.input_format is not None:
+            raise ConfigError("--input-format applies to --input, not to --feeds")
+        summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag,
+                           rules=args.rules, alerts_out=args.alerts_out,
+                           ignore_schedule=args.ignore_schedule)
     if args.log_format == "json":
         logging.getLogger("pipeline.run").info("pass %s", summary.one_line(),
                                                extra={"summary": summary.figures()})
