@@ -9,6 +9,7 @@ RULES  ?= connectors/data/alert_rules.yaml
 
 install: $(VENV)/.installed
 	$(BIN)/libya-watch es install
+	$(BIN)/libya-watch flink install
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     es = commands.add_parser("es", allow_abbrev=False, help="the local Elasticsearch server")
     es.add_argument("action", choices=["install", "start", "stop", "status"])
 
+    flink = commands.add_parser("flink", allow_abbrev=False,
+                                help="the Beam Flink job server that --runner FlinkRunner starts")
+    flink.add_argument("action", choices=["install", "path"])
+
     demo = commands.add_parser("demo", allow_abbrev=False, help="serve the fixture feeds locally, run one pass, show the index")
     demo.add_argument("--alerts-out", type=Path, metavar="FILE.jsonl",
                       help="also append each new alert to this JSON-lines file")
@@ -232,6 +236,21 @@ def _es(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _flink(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from connectors.flink_jobserver import INSTALL_HINT, install_job_server, job_server_jar
+
+    if beam_args:
+        raise ConfigError(f"flink {args.action}: unexpected arguments {' '.join(beam_args)}")
+    if args.action == "install":
+        print(f"Flink job server installed: {install_job_server()}")
+        return 0
+    jar = job_server_jar()
+    if jar is None:
+        raise ConfigError(f"the Flink job server is not installed; {INSTALL_HINT}")
+    print(jar)
+    return 0
+
+
 def _demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.demo import run_demo
 
@@ -327,7 +346,7 @@ def _search(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 COMMANDS = {"run": _run, "watch": _watch, "enrich": _enrich, "es": _es, "demo": _demo, "eval": _eval,
-            "alerts": _alerts, "status": _status, "search": _search}
+            "alerts": _alerts, "status": _status, "search": _search, "flink": _flink}
 
 
 # Commands whose leftover options go to Beam; checked before any work starts.

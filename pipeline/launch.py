@@ -22,6 +22,7 @@ from connectors.es_index import ensure_index
 from connectors import errors
 from connectors.errors import ConfigError, ElasticsearchError, LibyaWatchError, PipelineFailed
 from connectors.feeds import FeedsConfig, load_feeds
+from connectors.flink_jobserver import flink_beam_args
 from connectors.fetch import fetch_all
 from connectors.alerting.delivery import alert_pass
 from connectors.alerting.rules import AlertConfig, load_alert_config
@@ -74,6 +75,7 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
     An option neither libya-watch nor Beam knows is an error: a misspelt
     `--runer FlinkRunner` must not silently run on the local runner.
     """
+    beam_args = flink_beam_args(beam_args)  # the installed job server, for --runner FlinkRunner
     unknown = _unknown_to_beam(beam_args)
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]!r} (not an option of libya-watch or of "
