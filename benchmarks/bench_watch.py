@@ -132,6 +132,16 @@ def es_pid() -> int | None:
     return status.pid if status.running else None
 
 
+def cluster_baseline(seconds: float) -> float:
+    """Elasticsearch's own CPU with no watcher running (% of one core), to set its share apart."""
+    cluster = es_pid()
+    if not cluster or seconds <= 0:
+        return float("nan")
+    start = cpu_seconds(cluster)
+    time.sleep(seconds)
+    return 100 * (cpu_seconds(cluster) - start) / seconds
+
+
 def measure_idle(args: argparse.Namespace, workdir: Path, alias: str) -> dict[str, float]:
     feeds_live = [LiveFeed([wagner_item(1000 + i)]) for i in range(args.idle_feeds)]
     with FeedServer() as server:
@@ -168,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--idle-feeds", type=int, default=100)
     parser.add_argument("--idle-seconds", type=float, default=300.0)
+    parser.add_argument("--baseline-seconds", type=float, default=60.0,
+                        help="Elasticsearch's CPU measured this long with no watcher first")
     parser.add_argument("--es", default=os.environ.get("ES_URL", "http://127.0.0.1:9200"))
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
@@ -177,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
             latencies = measure_latency(args, Path(tmp), f"{prefix}-latency")
+            baseline = cluster_baseline(args.baseline_seconds)
             idle = measure_idle(args, Path(tmp), f"{prefix}-idle")
     finally:
         delete_everything_named(client, prefix)
@@ -193,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| conditional GETs answered 304 | {idle['polls']} |")
     print(f"| watcher CPU | {idle['cpu']:.1f} s = {idle['cpu_pct']:.1f} % of one core |")
     print(f"| Elasticsearch CPU over the same time | {idle['es_cpu_pct']:.1f} % of one core |")
+    print(f"| Elasticsearch CPU with no watcher ({args.baseline_seconds:g} s before) | "
+          f"{baseline:.1f} % of one core |")
     print(f"| watcher RSS start / max / end | {idle['rss_start']:.0f} / {idle['rss_max']:.0f} / "
           f"{idle['rss_end']:.0f} MB |")
     print(f"\nReproduce: `{shown_python()} benchmarks/bench_watch.py --interval {args.interval:g} "
