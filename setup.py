@@ -22,6 +22,7 @@ setup(
         "pyahocorasick>=2.1,<3",
         "py3langid>=0.3,<0.5",
         "datasketch>=1.6,<2",
+        "numpy>=1.24,<3",  # MinHash signatures and story banding, vectorised
     ],
     extras_require={
         "test": ["pytest>=8,<10", "aiosmtpd>=1.4,<2", "trustme>=1.1,<2"],

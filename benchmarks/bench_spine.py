@@ -62,6 +62,8 @@ from connectors.es_client import EsSettings, make_client  # noqa: E402
 from connectors.es_documents import bulk_create  # noqa: E402
 from connectors.es_index import ensure_index, first_index_name  # noqa: E402
 from connectors.parse import parse_feed  # noqa: E402
+from connectors.runlock import lock_index_name  # noqa: E402
+from connectors.runlog import runs_index_name  # noqa: E402
 from connectors.state import state_index_name  # noqa: E402
 from pipeline.demo import serve_directory  # noqa: E402
 from tests.feedfactory import rss  # noqa: E402
@@ -80,7 +82,8 @@ FETCHED_AT = "2025-03-02T12:00:00Z"
 # Every feed is on 127.0.0.1; real feeds sit on as many hosts as feeds, so the
 # per-host cap is lifted to the global one instead of serializing on one host.
 FETCH_SETTINGS = {"concurrency": 16, "per_host": 16, "timeout": 30, "retries": 1}
-STAGES = ("fetch", "parse", "normalize", "relevance", "dedup", "index", "state")
+STAGES = ("fetch", "parse", "normalize", "relevance", "dedup", "actors", "claims", "stories",
+          "index", "state")
 
 # --- the corpus ---------------------------------------------------------------------
 # Word material for generated wire stories. Benchmark input only: the pipeline never
@@ -391,9 +394,11 @@ def profile_run(feeds_file: Path, es_url: str, alias: str, top: int,
     """One pass in-process under cProfile; the functions with most own and cumulative time."""
     from pipeline.launch import run_pass
 
+    # `--no-tag` is an option of `libya-watch run`, not of Beam: run_pass takes it as `tag`.
+    tag = "--no-tag" not in beam_args
     profiler = cProfile.Profile()
     profiler.enable()
-    run_pass(feeds_file, es_url, alias, list(beam_args))
+    run_pass(feeds_file, es_url, alias, [arg for arg in beam_args if arg != "--no-tag"], tag=tag)
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).strip_dirs()
@@ -405,8 +410,10 @@ def profile_run(feeds_file: Path, es_url: str, alias: str, top: int,
 # --- Elasticsearch housekeeping --------------------------------------------------------
 
 def names_for(alias: str) -> tuple[list[str], list[str]]:
-    """The indices and templates a run into `alias` creates (see es_index, state, dead letters)."""
-    aux = [state_index_name(alias), f"{alias}-deadletter"]
+    """The indices and templates a run into `alias` creates (see es_index, state, dead
+    letters, the run log and the run lock)."""
+    aux = [state_index_name(alias), f"{alias}-deadletter", runs_index_name(alias),
+           lock_index_name(alias)]
     return [first_index_name(alias), *aux], [alias, *aux]
 
 
@@ -497,13 +504,14 @@ def report(args: argparse.Namespace, info: dict[str, str], documents: Documents,
     lines += ["", f"Pipeline seconds not covered by (a)+(b)+(d): {rest:.2f} s "
               f"({rest / run.median:.0%}): fetching over HTTP, dedup look-ups, feed state, "
               f"and the runner itself (encoding between stages, grouping, start of the pipeline)."]
+    stages = [s for s in STAGES if any(s in x["stage_seconds"] for x in summaries)]
     lines += ["", "Per-stage seconds from the run summary (time inside each stage's DoFns, "
               "summed; median per stage):", "",
-              "| Stage | " + " | ".join(STAGES) + " | sum | pipeline |",
-              "|---|" + "---:|" * (len(STAGES) + 2)]
+              "| Stage | " + " | ".join(stages) + " | sum | pipeline |",
+              "|---|" + "---:|" * (len(stages) + 2)]
     medians = {s: statistics.median(x["stage_seconds"].get(s, 0.0) for x in summaries)
-               for s in STAGES}
-    lines.append("| seconds | " + " | ".join(f"{medians[s]:.2f}" for s in STAGES)
+               for s in stages}
+    lines.append("| seconds | " + " | ".join(f"{medians[s]:.2f}" for s in stages)
                  + f" | {sum(medians.values()):.2f} | {run.median:.2f} |")
     counts = summaries[0]
     lines += ["", f"Run counters (first run): feeds ok {counts['feeds']['ok']}, failed "

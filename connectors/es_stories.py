@@ -66,10 +66,16 @@ def find_story_candidates(client: Elasticsearch, alias: str,
             middle = len(docs) // 2
             pending += [docs[:middle], docs[middle:]]
             continue
+        # Each hit is read once and reached through its keys, so a batch costs the
+        # keys its documents hold, not documents times hits.
+        candidates = [_candidate(hit) for hit in hits]
+        holding: dict[str, list[int]] = {}
+        for position, hit in enumerate(hits):
+            for key in dict.fromkeys(hit["_source"].get("minhash_bands") or ()):
+                holding.setdefault(key, []).append(position)
         for doc in docs:
-            wanted = set(keys_by_doc[doc])
-            found[doc] = sorted((_candidate(hit) for hit in hits
-                                 if wanted.intersection(hit["_source"].get("minhash_bands") or ())),
+            positions = {position for key in keys_by_doc[doc] for position in holding.get(key, ())}
+            found[doc] = sorted((candidates[position] for position in sorted(positions)),
                                 key=lambda c: c.id)
     return found
 

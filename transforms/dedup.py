@@ -98,6 +98,8 @@ class SkipAlreadyIndexed(beam.PTransform):
     def expand(self, articles: beam.PCollection[Article]) -> beam.PCollection[Article]:
         return (
             articles
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
+            # Fixed-size batches, as in the sink: one look-up per `batch_size` articles.
+            | "Batch" >> beam.BatchElements(min_batch_size=self._batch_size,
+                                            max_batch_size=self._batch_size)
             | "Lookup" >> beam.ParDo(_SkipIndexed(self._client_factory, self._alias))
         )

@@ -30,14 +30,16 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from hashlib import sha1 as _sha1
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import ahocorasick
 import apache_beam as beam
 import numpy as np
 import yaml
 from apache_beam import pvalue
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
 
 from connectors.es_stories import (StoryCandidate, StoryUpdateError, add_outlet_to_story,
                                    find_story_candidates)
@@ -71,6 +73,15 @@ _ONE_KEY = "stories"  # every signature of a run goes to the same grouping step
 # Located from this file rather than by package name, which a test package can shadow.
 _DEFAULT_PATH = Path(__file__).parent / "data" / "stories.yaml"
 _WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")
+_WORD_CHAR = re.compile(r"\w")
+# datasketch's MinHash arithmetic (see `_minhash_values`).
+_SHA1_WORDS = 5  # a SHA-1 digest is five 32-bit words; its hash is the first
+_MERSENNE_BITS = np.uint64(61)
+_MERSENNE_PRIME = np.uint64((1 << 61) - 1)
+_MAX_HASH = (1 << 32) - 1  # values keep 32 bits
+_HASH_MASK = np.uint64(_MAX_HASH)
+_PAIR_CHUNK = 8192  # candidate pairs compared at once (two 8 MB gathers at 128 values)
 _SETTINGS_KEYS = {"minhash", "shingle_words", "min_words", "threshold", "stop_words", "normalize"}
 _MINHASH_KEYS = {"num_perm", "seed", "bands", "rows"}
 _NORMALIZE_KEYS = {"remove", "equivalences", "rewrites"}
@@ -96,16 +107,22 @@ class StorySettings:
     equivalences: tuple[tuple[str, str], ...]  # (folded variant, canonical form)
     rewrites: tuple[tuple[re.Pattern[str], str], ...]  # applied to the folded text
 
-    variants: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    # Built from the fields above: one automaton finds every variant in one pass.
+    variants: ahocorasick.Automaton | None = field(init=False, repr=False, compare=False)
     canonical: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    stop_words_utf8: frozenset[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # One pass finds every variant; the longest wins where they overlap.
-        alternatives = sorted((v for v, _ in self.equivalences), key=lambda v: (-len(v), v))
-        pattern = (re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, alternatives)) + r")(?!\w)")
-                   if alternatives else None)
-        object.__setattr__(self, "variants", pattern)
+        automaton = None
+        if self.equivalences:
+            automaton = ahocorasick.Automaton()
+            for variant, _ in self.equivalences:
+                automaton.add_word(variant, len(variant))
+            automaton.make_automaton()
+        object.__setattr__(self, "variants", automaton)
         object.__setattr__(self, "canonical", dict(self.equivalences))
+        object.__setattr__(self, "stop_words_utf8",
+                           frozenset(word.encode("utf-8") for word in self.stop_words))
 
 
 # --- settings ------------------------------------------------------------------------
@@ -244,27 +261,109 @@ def story_words(title: str, text: str, settings: StorySettings | None = None) ->
     """The words shingles are made of: the content words of title and body, without
     datelines and credit lines, case- and accent-folded, spelling variants made one."""
     settings = settings or load_story_settings()
+    stop_words = settings.stop_words
+    return [word for word in _WORD.findall(_story_text(title, text, settings))
+            if word not in stop_words]
+
+
+def _story_text(title: str, text: str, settings: StorySettings) -> str:
+    """Title and body as one folded text, datelines and credit lines gone, variants made one."""
     for pattern in settings.remove:
         text = pattern.sub(" ", text)
     folded = fold(f"{title}\n{text}")
     if settings.variants is not None:
-        canonical = settings.canonical
-        folded = settings.variants.sub(lambda m: canonical[m.group()], folded)
+        folded = _canonical_variants(folded, settings.variants, settings.canonical)
     for rewrite, replacement in settings.rewrites:
         folded = rewrite.sub(replacement, folded)
-    stop_words = settings.stop_words
-    return [word for word in _WORD.findall(folded) if word not in stop_words]
+    return folded
+
+
+def _canonical_variants(folded: str, variants: ahocorasick.Automaton,
+                        canonical: Mapping[str, str]) -> str:
+    """`folded` with every variant that stands as whole words replaced by its canonical form.
+
+    Scanning left to right, the first place where a variant stands between
+    non-word characters (regular-expression `\\w`) takes the longest such
+    variant there, and the scan goes on after it: what one regular expression
+    of every variant, longest first, between `(?<!\\w)` and `(?!\\w)` replaces,
+    found with one automaton pass instead of trying every variant at every
+    position.
+    """
+    size = len(folded)
+    longest: dict[int, int] = {}  # start -> end of the longest variant standing there
+    for last, length in variants.iter(folded):
+        end = last + 1
+        start = end - length
+        if (start and _WORD_CHAR.match(folded, start - 1)) or \
+                (end < size and _WORD_CHAR.match(folded, end)):
+            continue
+        if longest.get(start, -1) < end:
+            longest[start] = end
+    if not longest:
+        return folded
+    pieces, position = [], 0
+    for start in sorted(longest):
+        if start < position:
+            continue
+        end = longest[start]
+        pieces += (folded[position:start], canonical[folded[start:end]])
+        position = end
+    pieces.append(folded[position:])
+    return "".join(pieces)
+
+
+def _shingles(title: str, text: str, settings: StorySettings) -> set[bytes]:
+    """The distinct shingles of `story_words`, UTF-8 encoded; empty when there are too few words.
+
+    ASCII text (most of it) is split as bytes, which saves encoding every
+    shingle; a bytes `\\w` on ASCII is the same class as a str `\\w` there.
+    """
+    folded = _story_text(title, text, settings)
+    if folded.isascii():
+        stop_words = settings.stop_words_utf8
+        words = [word for word in _WORD_BYTES.findall(folded.encode("ascii"))
+                 if word not in stop_words]
+    else:
+        stop_words = settings.stop_words
+        words = [word.encode("utf-8") for word in _WORD.findall(folded) if word not in stop_words]
+    if len(words) < settings.min_words:
+        return set()
+    k = settings.shingle_words
+    if len(words) <= k:
+        return {b" ".join(words)}
+    return set(map(b" ".join, zip(*(words[i:] for i in range(k)))))
 
 
 @lru_cache(maxsize=4)
-def _permutations(num_perm: int, seed: int) -> np.ndarray:
-    # Drawn once per process: MinHash would otherwise draw them for every document.
-    return MinHash(num_perm=num_perm, seed=seed).permutations
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's permutations (a, b) for these settings, as columns; drawn once per process."""
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    return (np.ascontiguousarray(a, dtype=np.uint64).reshape(-1, 1),
+            np.ascontiguousarray(b, dtype=np.uint64).reshape(-1, 1))
 
 
-def _minhash(settings: StorySettings, values: Sequence[int] | None = None) -> MinHash:
-    return MinHash(num_perm=settings.num_perm, seed=settings.seed, hashvalues=values,
-                   permutations=_permutations(settings.num_perm, settings.seed))
+def _minhash_values(shingles: Iterable[bytes], settings: StorySettings) -> np.ndarray:
+    """What datasketch's `MinHash.update_batch` gives for `shingles` with its default hash.
+
+    The same arithmetic in fewer passes: the hash is the first four bytes
+    of each shingle's SHA-1, read little-endian (datasketch's `sha1_hash32`),
+    taken from one joined buffer instead of one `struct.unpack` each; each
+    permutation is (a * h + b) mod 2**64 mod (2**61 - 1), keeping 32 bits, where
+    the Mersenne modulus is two shifts and an add instead of a division.
+    """
+    digests = b"".join([_sha1(shingle).digest() for shingle in shingles])
+    hashes = np.frombuffer(digests, dtype="<u4")[::_SHA1_WORDS].astype(np.uint64)
+    a, b = _permutations(settings.num_perm, settings.seed)
+    permuted = a * hashes  # one row per permutation, one column per shingle; wraps at 2**64
+    permuted += b
+    folded = permuted & _MERSENNE_PRIME
+    permuted >>= _MERSENNE_BITS
+    folded += permuted  # congruent to the value mod the prime, and at most prime + 7
+    over = folded >= _MERSENNE_PRIME
+    if over.any():
+        folded[over] -= _MERSENNE_PRIME
+    folded &= _HASH_MASK
+    return folded.min(axis=1)
 
 
 def signature(article: Article, settings: StorySettings | None = None) -> tuple[int, ...]:
@@ -274,14 +373,10 @@ def signature(article: Article, settings: StorySettings | None = None) -> tuple[
     values are the same in every process (no dependence on Python's hash).
     """
     settings = settings or load_story_settings()
-    words = story_words(article.title, article.text, settings)
-    if len(words) < settings.min_words:
+    shingles = _shingles(article.title, article.text, settings)
+    if not shingles:
         return ()
-    k = settings.shingle_words
-    shingles = {" ".join(words[i:i + k]) for i in range(max(1, len(words) - k + 1))}
-    minhash = _minhash(settings)
-    minhash.update_batch([shingle.encode("utf-8") for shingle in shingles])
-    return tuple(minhash.hashvalues.tolist())
+    return tuple(_minhash_values(shingles, settings).tolist())
 
 
 def band_keys(sig: Sequence[int], settings: StorySettings | None = None) -> list[str]:
@@ -297,6 +392,12 @@ def band_keys(sig: Sequence[int], settings: StorySettings | None = None) -> list
         raise ValueError(
             f"signature has {len(sig)} values, the settings expect {settings.num_perm}")
     rows = settings.rows
+    if max(sig) <= _MAX_HASH and min(sig) >= 0:
+        # Every value of a signature fits 32 bits: 8 hex digits each, big-endian.
+        digits = np.asarray(sig, dtype=">u4").tobytes().hex()
+        width = 8 * rows
+        return [f"{band}:{digits[band * width:(band + 1) * width]}"
+                for band in range(settings.bands)]
     return [f"{band}:" + "".join(f"{value:08x}" for value in sig[band * rows:(band + 1) * rows])
             for band in range(settings.bands)]
 
@@ -394,40 +495,43 @@ def assign_stories(entries: Iterable[StoryEntry],
                 f"stories: article {entry.id!r} (content hash {entry.key[1][:12]}) came twice; "
                 "the input must be exactly deduplicated")
     run_ids = {entry.id for entry in ordered}
-    lsh = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm,
-                     params=(settings.bands, settings.rows))
-    signatures: dict[tuple[str, str], np.ndarray] = {}
+    signed = [entry for entry in ordered if entry.signature]
+    for entry in signed:
+        if len(entry.signature) != settings.num_perm:
+            raise ValueError(f"stories: article {entry.id!r} has a signature of "
+                             f"{len(entry.signature)} values, the settings expect "
+                             f"{settings.num_perm}")
+    matrix = np.array([entry.signature for entry in signed], dtype=np.uint64).reshape(
+        len(signed), settings.num_perm)
+    # Which pairs of this run share a band and are similar enough does not depend
+    # on any decision, so it is found for the whole run at once; the decisions
+    # then only walk those pairs, in order.
+    matches = _similar_earlier(matrix, settings)
+    row_of = {entry.key: row for row, entry in enumerate(signed)}
+    arrays: dict[tuple[int, ...], np.ndarray] = {}  # earlier signatures, converted once
+    story_of_row: list[str] = []
     story_of: dict[tuple[str, str], str] = {}
     joined: dict[tuple[str, str], tuple[str, float]] = {}
 
     for entry in ordered:
         best: tuple[float, str] | None = None  # (similarity, story id)
         if entry.signature:
-            values = np.asarray(entry.signature, dtype=np.uint64)
-            minhash = _minhash(settings, values)
-            others = lsh.query(minhash)
-            if others:
-                # One vectorised comparison against every candidate; only those at or
-                # above the threshold can win, so only they are looked at one by one.
-                agreements = _agreements(values, np.stack([signatures[o] for o in others]))
-                for position in np.flatnonzero(agreements >= settings.threshold):
-                    other = others[position]
-                    best = _better(best, float(agreements[position]), story_of[other],
-                                   settings.threshold)
-            for candidate in earlier.get(entry.id, ()):
-                # A story headed in this run is found through this run's own index.
-                if (candidate.id in run_ids or candidate.story_id in run_ids
-                        or not candidate.minhash):
-                    continue
-                best = _better(best, similarity(entry.signature, candidate.minhash),
-                               candidate.story_id, settings.threshold)
-            signatures[entry.key] = values
-            lsh.insert(entry.key, minhash)
+            for other, sim in matches.get(row_of[entry.key], ()):
+                best = _better(best, sim, story_of_row[other], settings.threshold)
+            # A story headed in this run is found through this run's own index.
+            candidates = [candidate for candidate in earlier.get(entry.id, ())
+                          if candidate.minhash and candidate.id not in run_ids
+                          and candidate.story_id not in run_ids]
+            for sim, candidate in zip(_similarities(matrix[row_of[entry.key]], candidates,
+                                                    arrays), candidates):
+                best = _better(best, sim, candidate.story_id, settings.threshold)
         if best is None:
             story_of[entry.key] = entry.id
         else:
             story_of[entry.key] = best[1]
             joined[entry.key] = (best[1], best[0])
+        if entry.signature:
+            story_of_row.append(story_of[entry.key])
 
     members: dict[str, list[StoryEntry]] = {}
     for entry in ordered:
@@ -456,9 +560,85 @@ def _better(best: tuple[float, str] | None, sim: float, story_id: str,
     return best
 
 
-def _agreements(signature: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """The share of agreeing positions between one signature and each row of `others`."""
-    return np.count_nonzero(others == signature, axis=1) / len(signature)
+def _similarities(values: np.ndarray, candidates: Sequence[StoryCandidate],
+                  arrays: dict[tuple[int, ...], np.ndarray]) -> list[float]:
+    """`similarity` of one signature to each candidate's, in one vectorised step.
+
+    `arrays` keeps each candidate signature as an array: a document of an
+    earlier run is often a candidate of many documents of this one.
+    """
+    if not candidates:
+        return []
+    others = []
+    for candidate in candidates:
+        if len(candidate.minhash) != len(values):
+            similarity(values, candidate.minhash)  # raises: signatures of other settings
+        array = arrays.get(candidate.minhash)
+        if array is None:
+            array = arrays[candidate.minhash] = np.asarray(candidate.minhash, dtype=np.uint64)
+        others.append(array)
+    agreeing = np.count_nonzero(np.stack(others) == values, axis=1)
+    return [count / len(values) for count in agreeing.tolist()]
+
+
+def _similar_earlier(matrix: np.ndarray,
+                     settings: StorySettings) -> dict[int, list[tuple[int, float]]]:
+    """For each row of `matrix` (signatures in decision order), the earlier rows that
+    share an LSH band with it and whose estimated Jaccard reaches the threshold,
+    with that estimate.
+
+    The candidates are those of datasketch's MinHashLSH with `params` (bands,
+    rows): per band, rows whose values in the band are all equal. They are
+    paired in numpy, a bounded number of pairs at a time, and compared in
+    one step per chunk, so a run of many similar texts costs no Python per pair.
+    """
+    count, num_perm = matrix.shape
+    found: list[np.ndarray] = []
+    for band in range(settings.bands):
+        values = matrix[:, band * settings.rows:(band + 1) * settings.rows]
+        for later, earlier in _band_pairs(values):
+            agreeing = np.count_nonzero(matrix[later] == matrix[earlier], axis=1)
+            close = agreeing / num_perm >= settings.threshold
+            if close.any():
+                found.append(np.stack([later[close], earlier[close], agreeing[close]]))
+    matches: dict[int, list[tuple[int, float]]] = {}
+    if not found:
+        return matches
+    pairs = np.concatenate(found, axis=1)
+    _, first = np.unique(pairs[0] * count + pairs[1], return_index=True)  # once per pair
+    for later, earlier, agreeing in pairs[:, first].T.tolist():
+        matches.setdefault(later, []).append((earlier, agreeing / num_perm))
+    return matches
+
+
+def _band_pairs(values: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(later rows, earlier rows) of every pair of rows of `values` that are equal, in
+    chunks of at most `_PAIR_CHUNK` pairs."""
+    count = len(values)
+    if count < 2:
+        return
+    # Sorted by the band's values; equal values keep their rows in ascending order.
+    order = np.lexsort(values.T[::-1])
+    ordered = values[order]
+    positions = np.arange(count)
+    starts_group = np.empty(count, dtype=bool)
+    starts_group[0] = True
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts_group[1:])
+    group_start = np.maximum.accumulate(np.where(starts_group, positions, 0))
+    before = positions - group_start  # earlier rows with the same values
+    total = np.cumsum(before)
+    low, done = 0, 0
+    while low < count:
+        high = max(int(np.searchsorted(total, done + _PAIR_CHUNK, side="right")), low + 1)
+        counts = before[low:high]
+        size = int(counts.sum())
+        if size:
+            later = np.repeat(order[low:high], counts)
+            offsets = np.arange(size) - np.repeat(np.cumsum(counts) - counts, counts)
+            earlier = order[np.repeat(group_start[low:high], counts) + offsets]
+            yield later, earlier
+        done = int(total[high - 1])
+        low = high
 
 
 def story_fields(entry: StoryEntry, decision: StoryDecision) -> dict[str, Any]:
@@ -539,7 +719,8 @@ def _attach(keyed: tuple[tuple[str, str], Mapping[str, list[Any]]]) -> Iterator[
             f"with {len(decisions)} decisions; the input must be exactly deduplicated")
     with stage_timer(_STAGE):
         (article, entry), decision = signed[0], decisions[0]
-        yield replace(article, extra={**article.extra, **story_fields(entry, decision)})
+        attached = replace(article, extra={**article.extra, **story_fields(entry, decision)})
+    yield attached  # outside the timer: what follows in the same step is not this stage's time
 
 
 class _UpdateHeadsFn(ElasticsearchDoFn):

@@ -6,6 +6,8 @@ import functools
 import itertools
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 import threading
@@ -18,6 +20,7 @@ import pytest
 import yaml
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from datasketch import MinHash
 from elasticsearch import Elasticsearch
 
 from connectors.es_client import EsSettings, make_client
@@ -29,9 +32,11 @@ from pipeline.summary import read_counters
 from transforms.index import WriteToElasticsearch
 from transforms.model import Article
 from transforms.normalize import content_hash
-from transforms.stories import (AssignStories, StoryEntry, StorySettingsError, assign_stories,
-                                band_keys, load_story_settings, signature, similarity,
-                                story_entry, story_words)
+from transforms.matching import fold
+from transforms.stories import (AssignStories, StoryEntry, StorySettings, StorySettingsError,
+                                _canonical_variants, assign_stories, band_keys,
+                                load_story_settings, signature, similarity, story_entry,
+                                story_words)
 
 ROOT = Path(__file__).parents[2]
 CASES = yaml.safe_load((ROOT / "tests" / "data" / "near_duplicates.yaml").read_text(encoding="utf-8"))
@@ -197,6 +202,73 @@ def test_too_short_a_text_has_no_signature_and_never_matches() -> None:
     assert [d.duplicate_of for d in decisions.decisions] == [None, None]
 
 
+NOT_ENGLISH = [
+    article("ru", "Российские военные в Ливии",
+            "Российские военные специалисты прибыли на авиабазу Аль-Джуфра в центральной Ливии, "
+            "сообщили два источника в ливийской армии. Самолёты доставили оборудование, "
+            "бронетехнику и зенитные комплексы для сил Халифы Хафтара."),
+    article("ar", "مرتزقة في ليبيا",
+            "وصلت طائرات شحن روسية إلى قاعدة الجفرة الجوية وسط ليبيا خلال الأيام الماضية، "
+            "بحسب مصادر عسكرية ليبية قالت إن الطائرات نقلت معدات ومدرعات ومنظومات دفاع جوي "
+            "لقوات خليفة حفتر شرق البلاد."),
+    article("fr", "Des mercenaires à Syrte",
+            "Des mercenaires étrangers ont été déployés près de Syrte, selon l'Élysée et plusieurs "
+            "diplomates européens, qui évoquent une présence accrue de combattants syriens "
+            "recrutés par la Turquie et de paramilitaires russes."),
+]
+
+
+@pytest.mark.parametrize("doc", [PINNED, *NOT_ENGLISH, *(original(n) for n in CASES["articles"])],
+                         ids=lambda a: a.id)
+def test_signatures_are_what_datasketch_computes(doc: Article) -> None:
+    """Value for value datasketch's MinHash (SHA-1) over the shingles of story_words."""
+    words = story_words(doc.title, doc.text)
+    k = SETTINGS.shingle_words
+    shingles = {" ".join(words[i:i + k]) for i in range(max(1, len(words) - k + 1))}
+    reference = MinHash(num_perm=SETTINGS.num_perm, seed=SETTINGS.seed)
+    reference.update_batch([shingle.encode("utf-8") for shingle in shingles])
+    assert len(words) >= SETTINGS.min_words
+    assert signature(doc) == tuple(reference.hashvalues.tolist())
+
+
+def _variants_by_pattern(folded: str, settings: StorySettings = SETTINGS) -> str:
+    """The variants replaced by one regular expression of every variant, longest first."""
+    variants = sorted((v for v, _ in settings.equivalences), key=lambda v: (-len(v), v))
+    pattern = r"(?<!\w)(?:" + "|".join(map(re.escape, variants)) + r")(?!\w)"
+    return re.sub(pattern, lambda m: settings.canonical[m.group()], folded)
+
+
+@pytest.mark.parametrize("text", [
+    "the u.s.-led coalition and the u. s. envoy", "united states's united statesman",
+    "recep tayyip erdogan met tayyip erdogan and erdogan", "al-sarraj, el-sarraj and sarraj",
+    "kilometers km kms 5km programmes program_ labor laboratory",
+    "u.n.u.n. u.n.x united nations united nations", "gadhafi's qaddafi-era kadhafi_1",
+    "disunited states", "u.a.e. u.a.e united arab emirates'", "",
+])
+def test_variants_are_replaced_where_a_pattern_of_whole_words_would(text: str) -> None:
+    folded = fold(text)
+    assert _canonical_variants(folded, SETTINGS.variants, SETTINGS.canonical) == \
+        _variants_by_pattern(folded)
+
+
+def test_where_variants_overlap_the_longest_standing_alone_wins(tmp_path: Path) -> None:
+    settings = load_story_settings(_settings_file(tmp_path, {"normalize.equivalences": {
+        "uk": ["great britain", "britain"], "gb": ["great"], "erdogan": ["recep tayyip"]}}))
+    for text in ("great britain, great-britain", "greatest britain", "great britains great",
+                 "recep tayyip erdogan", "great britain britain"):
+        assert _canonical_variants(text, settings.variants, settings.canonical) == \
+            _variants_by_pattern(text, settings)
+    assert story_words("", "Great Britain and great Britons", settings) == ["uk", "gb", "britons"]
+
+
+def test_variants_in_every_mix_are_replaced_as_a_pattern_would() -> None:
+    pieces = [v for v, _ in SETTINGS.equivalences] + [" ", ".", "-", "_", "a", "é", "1", "\n",
+                                                     "u", "n", "s", "united", "nations"]
+    mixes = ["".join(combo) for combo in itertools.product(pieces[:40], [" ", "", "."], pieces)]
+    assert [_canonical_variants(m, SETTINGS.variants, SETTINGS.canonical) for m in mixes] == \
+        [_variants_by_pattern(m) for m in mixes]
+
+
 def test_band_keys_name_the_band_and_hold_its_values() -> None:
     sig = tuple(range(SETTINGS.num_perm))
     keys = band_keys(sig)
@@ -300,6 +372,68 @@ def test_a_copy_of_a_copy_joins_the_first_story() -> None:
     decisions = assign_stories([story_entry(a) for a in (copy_of_copy, copy, first)]).decisions
     assert _story_of(decisions) == {"watiya": ("watiya", None), "copy": ("watiya", "watiya"),
                                     "copy-2": ("watiya", "watiya")}
+
+
+def _stories_pair_by_pair(entries: list[StoryEntry]) -> dict[str, tuple[str, str | None]]:
+    """The rule stated plainly: in (published, id) order, an entry joins the story of the
+    most similar earlier entry it shares a band key with, if similar enough."""
+    ordered = sorted(entries, key=lambda e: (e.published, e.id, e.key[1]))
+    story: dict[tuple[str, str], str] = {}
+    result = {}
+    for i, entry in enumerate(ordered):
+        best = None
+        for other in ordered[:i]:
+            if not set(entry.bands) & set(other.bands):
+                continue
+            sim = similarity(entry.signature, other.signature)
+            if sim >= SETTINGS.threshold and (
+                    best is None or (-sim, story[other.key]) < (-best[0], best[1])):
+                best = (sim, story[other.key])
+        story[entry.key] = best[1] if best else entry.id
+        result[entry.id] = (story[entry.key], best[1] if best else None)
+    return result
+
+
+def test_a_run_is_grouped_as_comparing_every_pair_sharing_a_band_key_would() -> None:
+    docs = [original(name, published=DAY.format(f"{8 + i % 4:02d}:{i:02d}"))
+            for i, name in enumerate(CASES["articles"])]
+    for i, case in enumerate(CASES["copies"]):
+        copy = syndicated(case, published=DAY.format(f"{9 + i % 3:02d}:{30 + i:02d}"))
+        docs.append(replace(copy, id=f"copy-{i}", content_hash=f"h-copy-{i}"))
+    for i, doc in enumerate(list(docs)):  # copies of copies: a paragraph cut, then another
+        parts = doc.text.split("\n\n")
+        for cut in range(1, min(3, len(parts))):
+            docs.append(replace(doc, id=f"{doc.id}-cut{cut}", content_hash=f"{doc.id}-cut{cut}",
+                                text="\n\n".join(parts[cut:]),
+                                published=DAY.format(f"{12 + cut:02d}:{i % 60:02d}")))
+    entries = [story_entry(doc) for doc in docs]
+    decided = _story_of(assign_stories(entries).decisions)
+    assert decided == _stories_pair_by_pair(entries)
+    assert sum(1 for _, duplicate_of in decided.values() if duplicate_of) > len(docs) // 2
+
+
+def _entry(doc_id: str, sig: list[int], time: str) -> StoryEntry:
+    return StoryEntry(key=(doc_id, f"h-{doc_id}"), id=doc_id, published=DAY.format(time),
+                      outlet="wire.example", feed_url=None, signature=tuple(sig),
+                      bands=tuple(band_keys(sig)))
+
+
+def test_a_pair_is_compared_when_it_shares_any_one_band_and_only_then() -> None:
+    rng = random.Random(7)
+    rows, bands = SETTINGS.rows, SETTINGS.bands
+    entries = []
+    for shared in [*range(bands), None]:  # None: a pair as close, sharing no band
+        base = [rng.randrange(1 << 32) for _ in range(SETTINGS.num_perm)]
+        copy = list(base)
+        for band in range(bands):
+            if band != shared:
+                copy[band * rows] ^= 1  # one value differs: the band is not shared
+        name = "apart" if shared is None else f"band{shared}"
+        entries += [_entry(f"{name}-a", base, "09:00"), _entry(f"{name}-b", copy, "10:00")]
+    decided = _story_of(assign_stories(entries).decisions)
+    for shared in range(bands):
+        assert decided[f"band{shared}-b"] == (f"band{shared}-a", f"band{shared}-a")
+    assert decided["apart-b"] == ("apart-b", None)
 
 
 def test_the_head_of_a_new_story_counts_its_outlets_and_documents() -> None:
