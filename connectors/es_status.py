@@ -18,7 +18,7 @@ from elasticsearch import Elasticsearch
 
 from connectors.alerting.store import PENDING, alerts_index_name
 from connectors.es_client import client_url, translating_errors
-from connectors.runlock import LOCK_ID, lock_index_name
+from connectors.runlock import lock_index_name, stored_lock
 from connectors.runlog import runs_index_name
 from connectors.state import FeedState, state_index_name
 
@@ -239,9 +239,5 @@ def read_runs(client: Elasticsearch, alias: str, first_day: date) -> RunHistory 
 
 def read_lock(client: Elasticsearch, alias: str) -> Mapping[str, Any] | None:
     """The run lock document (see `connectors.runlock`), or None when no run holds it."""
-    index = lock_index_name(alias)
-    with translating_errors(f"reading the run lock from '{index}'", client_url(client)):
-        response = client.options(ignore_status=404).get(index=index, id=LOCK_ID)
-    if not response.get("found"):
-        return None
-    return dict(response["_source"])
+    doc = stored_lock(client, lock_index_name(alias))
+    return None if doc is None else dict(doc["_source"])

@@ -31,7 +31,7 @@ from connectors.es_client import client_url, translating_errors
 from connectors.es_index import ensure_aux_index, validate_index_name
 from connectors.schedule import format_time, parse_time
 
-__all__ = ["RunLock", "LockHolder", "lock_index_name", "LOCK_ID", "DEFAULT_LEASE_S"]
+__all__ = ["RunLock", "LockHolder", "lock_index_name", "stored_lock", "LOCK_ID", "DEFAULT_LEASE_S"]
 
 LOCK_ID = "run"
 DEFAULT_LEASE_S = 300.0
@@ -52,6 +52,13 @@ def _mappings() -> dict[str, Any]:
         "owner": {"type": "keyword"}, "host": {"type": "keyword"}, "pid": {"type": "integer"},
         "command": {"type": "keyword"}, "acquired_at": {"type": "date"},
         "renewed_at": {"type": "date"}, "expires_at": {"type": "date"}}}
+
+
+def stored_lock(client: Elasticsearch, index: str) -> dict[str, Any] | None:
+    """The lock document of `index` (`_source`, `_seq_no`, ...), or None when no run holds it."""
+    with translating_errors(f"reading the run lock in '{index}'", client_url(client)):
+        response = client.options(ignore_status=404).get(index=index, id=LOCK_ID)
+    return dict(response.body) if response.get("found") else None
 
 
 @dataclass(frozen=True)
@@ -112,11 +119,9 @@ class RunLock:
 
     def current(self) -> tuple[LockHolder, tuple[int, int]] | None:
         """The stored holder and its version, or None when the lock is free."""
-        with translating_errors(f"reading the run lock in '{self.index}'", client_url(self.client)):
-            try:
-                doc = self.client.get(index=self.index, id=LOCK_ID)
-            except NotFoundError:
-                return None
+        doc = stored_lock(self.client, self.index)
+        if doc is None:
+            return None
         return LockHolder(**doc["_source"]), (doc["_seq_no"], doc["_primary_term"])
 
     def acquire(self) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,8 +38,8 @@ from pipeline.summary import FailedFeed, RunSummary, read_counters
 from transforms.archive import resolve_archive_input
 from transforms.model import FeedSpec
 
-__all__ = ["run_pass", "run_backfill", "run_enrich", "execute_pass", "due_feeds", "PassTarget", "resolve_es",
-           "new_run_id", "beam_options", "alert_config"]
+__all__ = ["run_pass", "run_backfill", "run_enrich", "execute_pass", "due_feeds", "PassTarget",
+           "resolve_es", "new_run_id", "beam_options", "alert_config"]
 
 
 # How often a watcher rewrites the state of a feed that keeps answering 304
@@ -230,18 +231,11 @@ def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], 
     counters: dict[str, int] = {}
     ran = bool(prefetched) if probe else bool(feeds)
     if ran:
-        target.runs.started(run_id)
         plan = RunPlan(feeds=feeds, settings=config.settings, alias=target.alias, run_id=run_id,
                        client_factory=functools.partial(make_client, target.settings), tag=tag,
                        prefetched=prefetched)
-        pipeline = beam.Pipeline(options=beam_options(beam_args))
-        build_run(pipeline, plan)
-        with pass_progress(target.client, target.alias, run_id):
-            result = _finish(pipeline)
-        counters = read_counters(result)
-        target.client.indices.refresh(
-            index=[target.alias, f"{target.alias}-state", plan.dead_letter_index],
-            ignore_unavailable=True)
+        counters = _indexing_run(target, run_id, beam_args, lambda p: build_run(p, plan),
+                                 refresh=[f"{target.alias}-state", plan.dead_letter_index])
     for name, value in extra.items():
         counters[name] = counters.get(name, 0) + value
     after = target.store.load([f.url for f in feeds]) if feeds else {}
@@ -250,13 +244,38 @@ def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], 
               if state.last_run_id == run_id and state.last_status == "failed"]
     summary = RunSummary(run_id=run_id, counters=counters, seconds=time.monotonic() - started,
                          failed_feeds=failed, ran_pipeline=ran)
-    if ran:
-        target.runs.indexed(run_id, summary.figures())
+    _close_run(target, summary, alerts)
+    return summary
+
+
+def _indexing_run(target: PassTarget, run_id: str, beam_args: list[str],
+                  build: Callable[[beam.Pipeline], object], refresh: list[str]) -> dict[str, int]:
+    """Runs one indexing pipeline as `run_id` (recorded as started first); its counters.
+
+    Afterwards the alias and `refresh` are refreshed, so what the run wrote is
+    what the summary, the alert rules and the next run read.
+    """
+    target.runs.started(run_id)
+    pipeline = beam.Pipeline(options=beam_options(beam_args))
+    build(pipeline)
+    with pass_progress(target.client, target.alias, run_id):
+        result = _finish(pipeline)
+    target.client.indices.refresh(index=[target.alias, *refresh], ignore_unavailable=True)
+    return read_counters(result)
+
+
+def _close_run(target: PassTarget, summary: RunSummary, alerts: AlertConfig | None) -> None:
+    """Records a run that indexed as such, then runs the alert rules (over every run owing them).
+
+    A run without rules owes no alerts; a pass whose pipeline did not run
+    left no record, but may still deliver what earlier runs left pending.
+    """
+    if summary.ran_pipeline:
+        target.runs.indexed(summary.run_id, summary.figures())
         if alerts is None:
-            target.runs.alerts_done([run_id])
+            target.runs.alerts_done([summary.run_id])
     if alerts is not None:
         summary.alerts = alert_pass(target.client, target.alias, alerts, target.runs)
-    return summary
 
 
 def run_pass(feeds_path: Path, es_url: str | None, alias: str,
@@ -295,23 +314,15 @@ def run_backfill(input_path: str, input_format: str, es_url: str | None, alias: 
         with target.lock("run").held():
             run_id = new_run_id()
             started = time.monotonic()
-            target.runs.started(run_id)
             plan = BackfillPlan(input=archive, alias=alias, run_id=run_id,
                                 client_factory=functools.partial(make_client, target.settings),
                                 tag=tag)
-            pipeline = beam.Pipeline(options=beam_options(beam_args))
-            build_backfill(pipeline, plan)
-            with pass_progress(target.client, alias, run_id):
-                result = _finish(pipeline)
-            target.client.indices.refresh(index=[alias, plan.dead_letter_index],
-                                          ignore_unavailable=True)
-            summary = RunSummary(run_id=run_id, counters=read_counters(result),
+            counters = _indexing_run(target, run_id, beam_args,
+                                     lambda p: build_backfill(p, plan),
+                                     refresh=[plan.dead_letter_index])
+            summary = RunSummary(run_id=run_id, counters=counters,
                                  seconds=time.monotonic() - started)
-            target.runs.indexed(run_id, summary.figures())
-            if alerts is None:
-                target.runs.alerts_done([run_id])
-            else:
-                summary.alerts = alert_pass(target.client, alias, alerts, target.runs)
+            _close_run(target, summary, alerts)
             return summary
     finally:
         target.close()
