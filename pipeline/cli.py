@@ -174,7 +174,6 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _watch(args: argparse.Namespace, beam_args: list[str]) -> int:
-    import logging
     import threading
 
     from pipeline.watch import WatchOptions, stop_on_signals, watch
@@ -188,9 +187,10 @@ def _watch(args: argparse.Namespace, beam_args: list[str]) -> int:
     def report(summary) -> None:
         busy = summary.ran_pipeline or summary.count("feeds_failed") or (
             summary.alerts is not None and summary.alerts.new)
-        log.log(logging.INFO if busy else logging.DEBUG, "pass %s", summary.one_line(),
-                extra={"summary": summary.figures()})
-        if args.log_format == "text" and busy:
+        if args.log_format == "json":  # one line per pass: a log object, or text on stdout
+            log.log(logging.INFO if busy else logging.DEBUG, "pass %s", summary.one_line(),
+                    extra={"summary": summary.figures()})
+        elif busy:
             print(summary.one_line(), flush=True)
         if args.summary_json:
             args.summary_json.write_text(summary.to_json() + "\n", encoding="utf-8")
