@@ -46,6 +46,7 @@ __all__ = [
     "IndexingError",
     "LocalServerError",
     "PipelineFailed",
+    "JobServerError",
     "RunLockHeld",
     "one_line",
 ]
@@ -189,6 +190,10 @@ class LocalServerError(ElasticsearchError):
 
 class PipelineFailed(LibyaWatchError):
     """A stage raised something that is none of the errors above (a bug, or a runner failure)."""
+
+
+class JobServerError(LibyaWatchError):
+    """The Flink job server cannot be installed (Maven missing or failing, a broken download)."""
 
 
 class RunLockHeld(LibyaWatchError):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 
-from connectors.errors import ConfigError, LibyaWatchError
+from connectors.errors import ConfigError, JobServerError
 from connectors.es_local import cache_dir
 from connectors.yamlfile import read_yaml
 
@@ -39,7 +38,6 @@ __all__ = [
     "install_job_server",
     "job_server_jar",
     "flink_beam_args",
-    "main",
 ]
 
 CONFIG_RESOURCE = "flink.yaml"
@@ -47,10 +45,6 @@ JAR_NAME = "job-server.jar"
 RUNNER_NAMES = frozenset({"flinkrunner", "apache_beam.runners.portability.flink_runner.flinkrunner"})
 MAVEN_TIMEOUT_S = 1800
 INSTALL_HINT = "run `libya-watch flink install` (or `make install`)"
-
-
-class JobServerError(LibyaWatchError):
-    """The Flink job server cannot be installed (Maven missing or failing, a broken download)."""
 
 
 @dataclass(frozen=True)
@@ -271,32 +265,3 @@ def flink_beam_args(beam_args: list[str], config: JobServerConfig | None = None,
     if given_version is None:
         extra = ["--flink_version", cfg.flink_version, *extra]
     return [*beam_args, *extra]
-
-
-# --- command line ------------------------------------------------------------------------
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m connectors.flink_jobserver {install,path}`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m connectors.flink_jobserver",
-                                     description="Install the Beam Flink job server.")
-    parser.add_argument("command", choices=("install", "path"))
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "install":
-            print(install_job_server())
-        else:
-            jar = job_server_jar()
-            if jar is None:
-                print(f"not installed; {INSTALL_HINT}", file=sys.stderr)
-                return 1
-            print(jar)
-    except LibyaWatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
