@@ -19,14 +19,19 @@ from typing import Any
 
 from elasticsearch import ConflictError, Elasticsearch
 
-from connectors.errors import IndexingError
-from connectors.es_client import client_url, translating_errors
+from connectors.errors import ElasticsearchError, IndexingError
+from connectors.es_client import client_url, redacted_url, translating_errors
 
 __all__ = ["StoryCandidate", "StoryUpdateError", "find_story_candidates", "add_outlet_to_story",
            "MAX_CANDIDATES"]
 
-MAX_CANDIDATES = 10_000  # hits per search (Elasticsearch's default result window)
-_SOURCE = ["story_id", "minhash", "outlet", "minhash_bands"]
+# Per new document: the earlier documents sharing most of its band keys. A copy
+# shares most bands with its original, so the best match is among the first few;
+# a cap keeps a text much like thousands of indexed ones (a daily template, a
+# corpus of one topic) from costing thousands of hits each.
+MAX_CANDIDATES = 50
+_MSEARCH_BATCH = 200  # documents per multi-search request
+_MGET_BATCH = 1000  # signatures per multi-get request
 
 
 class StoryUpdateError(IndexingError):
@@ -45,66 +50,81 @@ class StoryCandidate:
 
 def find_story_candidates(client: Elasticsearch, alias: str,
                           band_keys_by_doc: Mapping[str, Sequence[str]],
-                          max_hits: int = MAX_CANDIDATES) -> dict[str, list[StoryCandidate]]:
-    """For each new document id, the indexed documents sharing one of its band keys.
+                          max_hits: int = MAX_CANDIDATES,
+                          known: dict[str, StoryCandidate] | None = None,
+                          ) -> dict[str, list[StoryCandidate]]:
+    """For each new document id, the (at most `max_hits`) indexed documents sharing most of
+    its band keys, sorted by id.
 
-    One search for the whole batch; the hits are handed back to the documents
-    whose keys they share. A batch with more hits than `max_hits` is split in
-    two and looked up again, so no candidate is cut off; a single document
-    with that many gets the `max_hits` sharing most of its keys. Candidates
-    come sorted by id. A missing index means no candidates.
+    One search per document, sent many at a time; each hit is ranked by the
+    number of keys it shares (ties: smaller id). Hits carry only their id,
+    story and outlet; the signatures are read afterwards, once per indexed
+    document: `known` (id -> candidate, filled here) carries them from one
+    call to the next, so a document that is a candidate of many new ones is
+    read and held once. A missing index means no candidates.
     """
     keys_by_doc = {doc: list(dict.fromkeys(keys)) for doc, keys in band_keys_by_doc.items() if keys}
     if not keys_by_doc:
         return {}
-    found: dict[str, list[StoryCandidate]] = {doc: [] for doc in keys_by_doc}
-    pending = [sorted(keys_by_doc)]
-    while pending:
-        docs = pending.pop()
-        hits, complete = _search(client, alias, docs, keys_by_doc, max_hits)
-        if not complete and len(docs) > 1:
-            middle = len(docs) // 2
-            pending += [docs[:middle], docs[middle:]]
-            continue
-        # Each hit is read once and reached through its keys, so a batch costs the
-        # keys its documents hold, not documents times hits.
-        candidates = [_candidate(hit) for hit in hits]
-        holding: dict[str, list[int]] = {}
-        for position, hit in enumerate(hits):
-            for key in dict.fromkeys(hit["_source"].get("minhash_bands") or ()):
-                holding.setdefault(key, []).append(position)
-        for doc in docs:
-            positions = {position for key in keys_by_doc[doc] for position in holding.get(key, ())}
-            found[doc] = sorted((candidates[position] for position in sorted(positions)),
-                                key=lambda c: c.id)
-    return found
+    known = {} if known is None else known
+    url = client_url(client)
+    hits_by_doc: dict[str, list[dict[str, Any]]] = {}
+    docs = sorted(keys_by_doc)
+    for start in range(0, len(docs), _MSEARCH_BATCH):
+        batch = docs[start:start + _MSEARCH_BATCH]
+        searches: list[dict[str, Any]] = []
+        for doc in batch:
+            searches += [{"index": alias, "ignore_unavailable": True, "allow_no_indices": True},
+                         _candidates_query(keys_by_doc[doc], max_hits)]
+        with translating_errors(f"looking up earlier stories in '{alias}'", url):
+            responses = client.msearch(searches=searches)["responses"]
+        for doc, response in zip(batch, responses):
+            if "error" in response:
+                raise ElasticsearchError(f"looking up earlier stories in '{alias}': "
+                                         f"Elasticsearch at {redacted_url(url)} answered "
+                                         f"{_reason(response)}")
+            hits_by_doc[doc] = response["hits"]["hits"]
+    _read_signatures(client, alias, hits_by_doc, known)
+    return {doc: sorted((known[hit["_id"]] for hit in hits), key=lambda c: c.id)
+            for doc, hits in hits_by_doc.items()}
 
 
-def _search(client: Elasticsearch, alias: str, docs: list[str],
-            keys_by_doc: Mapping[str, list[str]],
-            max_hits: int) -> tuple[list[dict[str, Any]], bool]:
-    """The hits sharing a key with these documents, and whether they are all of them."""
-    if len(docs) == 1:
-        # Scored by the number of shared keys, so a cut keeps the closest.
-        query: dict[str, Any] = {"bool": {"should": [{"term": {"minhash_bands": key}}
-                                                     for key in keys_by_doc[docs[0]]]}}
-        sort: list[Any] = ["_score", {"id": "asc"}]
-    else:
-        keys = sorted({key for doc in docs for key in keys_by_doc[doc]})
-        query = {"bool": {"filter": [{"terms": {"minhash_bands": keys}}]}}
-        sort = [{"id": "asc"}]
-    with translating_errors(f"looking up earlier stories in '{alias}'", client_url(client)):
-        response = client.search(index=alias, query=query, sort=sort, size=max_hits,
-                                 source=_SOURCE, track_total_hits=max_hits + 1,
-                                 ignore_unavailable=True, allow_no_indices=True)
-    hits = response["hits"]["hits"]
-    return hits, response["hits"]["total"]["value"] <= len(hits)
+def _candidates_query(keys: Sequence[str], max_hits: int) -> dict[str, Any]:
+    """Documents sharing a key, scored by how many they share (each key counts 1)."""
+    return {"query": {"bool": {"should": [{"constant_score": {"filter": {"term": {"minhash_bands": key}}}}
+                                          for key in keys]}},
+            "sort": ["_score", {"id": "asc"}], "size": max_hits,
+            "_source": ["story_id", "outlet"], "track_total_hits": False}
 
 
-def _candidate(hit: Mapping[str, Any]) -> StoryCandidate:
-    source = hit.get("_source") or {}
-    return StoryCandidate(id=hit["_id"], story_id=source.get("story_id") or hit["_id"],
-                          minhash=tuple(source.get("minhash") or ()), outlet=source.get("outlet"))
+def _read_signatures(client: Elasticsearch, alias: str,
+                     hits_by_doc: Mapping[str, Sequence[Mapping[str, Any]]],
+                     known: dict[str, StoryCandidate]) -> None:
+    """Adds to `known` every hit not yet in it, with its signature read from the index."""
+    missing = {hit["_id"]: (hit["_index"], hit.get("_source") or {})
+               for hits in hits_by_doc.values() for hit in hits if hit["_id"] not in known}
+    ids = sorted(missing)
+    url = client_url(client)
+    for start in range(0, len(ids), _MGET_BATCH):
+        batch = ids[start:start + _MGET_BATCH]
+        with translating_errors(f"reading the signatures of earlier stories in '{alias}'", url):
+            response = client.mget(docs=[{"_index": missing[i][0], "_id": i} for i in batch],
+                                   source=["minhash"])
+        for found in response["docs"]:
+            doc_id = found["_id"]
+            source = missing[doc_id][1]
+            known[doc_id] = StoryCandidate(
+                id=doc_id, story_id=source.get("story_id") or doc_id,
+                minhash=tuple((found.get("_source") or {}).get("minhash") or ()),
+                outlet=source.get("outlet"))
+
+
+def _reason(response: Mapping[str, Any]) -> str:
+    error = response.get("error") or {}
+    if isinstance(error, Mapping):
+        cause = (error.get("root_cause") or [error])[0]
+        return f"{response.get('status', '?')} {cause.get('type', '')}: {cause.get('reason', '')}"
+    return f"{response.get('status', '?')} {error}"
 
 
 def add_outlet_to_story(client: Elasticsearch, alias: str, head_id: str, outlet: str | None,

@@ -11,7 +11,8 @@ Deciding which story a document joins depends on the documents before it, so
 the small signatures of one run go to a single grouping step and are decided
 there in a fixed order (published, then id): a document joins the
 best-matching earlier story (of this run, through an in-memory LSH index, or
-of earlier runs, through Elasticsearch) when the estimated Jaccard similarity
+of earlier runs, through Elasticsearch: the 50 indexed documents sharing most
+of its band keys) when the estimated Jaccard similarity
 reaches the threshold, and otherwise starts a story of its own. The decisions
 are joined back to the full articles by key, so the articles themselves never
 pass through that one worker.
@@ -697,10 +698,11 @@ class _DecideFn(ElasticsearchDoFn):
             earlier: dict[str, list[StoryCandidate]] = {}
             if self._client is not None:
                 signed = [e for e in entries if e.bands]
+                known: dict[str, StoryCandidate] = {}  # each indexed document read once
                 for start in range(0, len(signed), self._lookup_batch):
                     batch = signed[start:start + self._lookup_batch]
                     earlier.update(find_story_candidates(
-                        self._client, self._alias, {e.id: e.bands for e in batch}))
+                        self._client, self._alias, {e.id: e.bands for e in batch}, known=known))
             assignment = assign_stories(entries, earlier, self._settings)
         self._near_duplicates.inc(sum(1 for d in assignment.decisions if d.duplicate_of))
         self._across_runs.inc(len(assignment.head_updates))

@@ -596,7 +596,7 @@ def _index_directly(client: Elasticsearch, alias: str, articles: list[Article]) 
 
 
 @pytest.mark.es
-def test_candidates_are_found_by_band_key_even_when_a_batch_has_too_many_hits(
+def test_candidates_are_found_by_band_key_for_each_document_of_a_batch(
         es_client: Elasticsearch, es_alias: str) -> None:
     ensure_index(es_client, es_alias)
     watiya, wagner = original("watiya"), original("wagner_report")
@@ -605,13 +605,38 @@ def test_candidates_are_found_by_band_key_even_when_a_batch_has_too_many_hits(
     wanted = {"w-copy": story_entry(syndicated(cases["changed dateline"])).bands,
               "u-copy": story_entry(syndicated(cases["U.N. written UN"])).bands,
               "none": story_entry(original("irini_tanker")).bands}
-    for max_hits in (10, 1):  # 1: the batch's two hits do not fit, so it is split
+    for max_hits in (10, 1):  # each copy shares keys with its original only
         found = find_story_candidates(es_client, es_alias, wanted, max_hits=max_hits)
         assert {doc: [c.id for c in cs] for doc, cs in found.items()} == {
             "w-copy": [watiya.id], "u-copy": [wagner.id], "none": []}
     candidate = found["w-copy"][0]
     assert (candidate.story_id, candidate.outlet) == (watiya.id, "wire.example")
     assert candidate.minhash == signature(watiya)
+
+
+@pytest.mark.es
+def test_at_most_max_hits_candidates_those_sharing_most_keys(es_client: Elasticsearch,
+                                                             es_alias: str) -> None:
+    ensure_index(es_client, es_alias)
+    watiya, wagner, contractors = (original(name) for name in
+                                   ("watiya", "wagner_report", "contractors"))
+    _index_directly(es_client, es_alias, [watiya, wagner, contractors])
+    bands = {a.id: story_entry(a).bands for a in (watiya, wagner, contractors)}
+    # Three keys of Wagner's report, two of al-Watiya's, one of the contractors piece.
+    keys = bands[wagner.id][:3] + bands[watiya.id][:2] + bands[contractors.id][:1]
+    known: dict = {}
+
+    def ids(max_hits: int) -> list[str]:
+        found = find_story_candidates(es_client, es_alias, {"new": keys}, max_hits=max_hits,
+                                      known=known)
+        return [c.id for c in found["new"]]
+
+    assert ids(1) == [wagner.id]
+    assert ids(2) == sorted([wagner.id, watiya.id])
+    assert ids(3) == sorted([wagner.id, watiya.id, contractors.id])
+    # Every candidate read was kept, with its signature, for the next batch.
+    assert {c.id: c.minhash for c in known.values()} == {
+        a.id: signature(a) for a in (watiya, wagner, contractors)}
 
 
 @pytest.mark.es
