@@ -11,7 +11,7 @@ import apache_beam as beam
 
 from connectors.feeds import FetchSettings
 from transforms.actors import TagActors
-from transforms.archive import ArchiveInput, CountRecords, ReadFeedFiles
+from transforms.archive import ArchiveSlice, CountRecords, ReadFeedFiles, ReadLineRanges
 from transforms.claims import ExtractClaims
 from transforms.deadletter import WriteDeadLetters
 from transforms.dedup import DedupWithinRun, SkipAlreadyIndexed
@@ -50,9 +50,9 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class BackfillPlan:
-    """A backfill: archived files instead of feeds, into the same index as the passes."""
+    """A backfill (or one slice of it): archived files instead of feeds, into the passes' index."""
 
-    input: ArchiveInput
+    input: ArchiveSlice
     alias: str
     run_id: str
     client_factory: Callable[[], Any]
@@ -96,18 +96,18 @@ def build_backfill(p: beam.Pipeline, plan: BackfillPlan) -> dict[str, beam.PColl
     no validators or schedule, so there is no feed state to record.
     """
     articles, rejected = [], []
-    if plan.input.feed_patterns:
-        files = p | "FeedFiles" >> ReadFeedFiles(plan.input.feed_patterns)
+    if plan.input.feed_files:
+        files = p | "FeedFiles" >> ReadFeedFiles(plan.input.feed_files)
         normalized = files.entries | "Normalize" >> Normalize()
         articles.append(normalized.articles)
         rejected += [files.dead_letter, normalized.dead_letter]
-    for number, pattern in enumerate(plan.input.jsonl_patterns):
+    if plan.input.jsonl_ranges:
         parsed = (p
-                  | f"ReadJsonl{number}" >> beam.io.ReadFromText(pattern)
-                  | f"ParseJson{number}" >> ParseJsonLines())
+                  | "ReadJsonl" >> ReadLineRanges(plan.input.jsonl_ranges)
+                  | "ParseJson" >> ParseJsonLines())
         normalized = (parsed.records
-                      | f"CountRecords{number}" >> CountRecords()
-                      | f"NormalizeInput{number}" >> NormalizeInput())
+                      | "CountRecords" >> CountRecords()
+                      | "NormalizeInput" >> NormalizeInput())
         articles.append(normalized.articles)
         rejected += [parsed.dead_letter, normalized.dead_letter]
     if not articles:

@@ -132,6 +132,10 @@ def _add_pass_arguments(command: argparse.ArgumentParser, backfill: bool = False
                                  "(*.jsonl, *.jsonl.gz)")
         command.add_argument("--input-format", choices=("feeds", "jsonl", "auto"),
                              help="what --input holds (default: auto, by extension)")
+        command.add_argument("--slice-mb", type=float, metavar="MB",
+                             help="backfill: run one pipeline per MB of input files, one after "
+                                  "another, so memory stays flat however large the input; 0: "
+                                  "one pipeline (default: 32 on the local runner, else 0)")
     else:
         command.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
     command.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
@@ -146,6 +150,10 @@ def _add_pass_arguments(command: argparse.ArgumentParser, backfill: bool = False
                          help="index without actor and claim tagging (a bare archive; faster)")
     command.add_argument("--ignore-schedule", action="store_true",
                          help="fetch every feed now, even those backed off or not due yet")
+    command.add_argument("--slice-feeds", type=int, metavar="N",
+                         help="run one pipeline per N due feeds, one after another, so memory "
+                              "stays flat however many feeds; 0: one pipeline (default: 200 "
+                              "on the local runner, else 0)")
 
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -154,15 +162,18 @@ def _run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.input is not None:
         if args.ignore_schedule:
             raise ConfigError("--ignore-schedule applies to --feeds, not to --input")
+        if args.slice_feeds is not None:
+            raise ConfigError("--slice-feeds applies to --feeds; use --slice-mb with --input")
         summary = run_backfill(args.input, args.input_format or "auto", args.es, args.index,
                                beam_args, tag=args.tag, rules=args.rules,
-                               alerts_out=args.alerts_out)
+                               alerts_out=args.alerts_out, slice_mb=args.slice_mb)
     else:
-        if args.input_format is not None:
-            raise ConfigError("--input-format applies to --input, not to --feeds")
+        for given, name in ((args.input_format, "--input-format"), (args.slice_mb, "--slice-mb")):
+            if given is not None:
+                raise ConfigError(f"{name} applies to --input, not to --feeds")
         summary = run_pass(args.feeds, args.es, args.index, beam_args, tag=args.tag,
                            rules=args.rules, alerts_out=args.alerts_out,
-                           ignore_schedule=args.ignore_schedule)
+                           ignore_schedule=args.ignore_schedule, slice_feeds=args.slice_feeds)
     if args.log_format == "json":
         logging.getLogger("pipeline.run").info("pass %s", summary.one_line(),
                                                extra={"summary": summary.figures()})
@@ -181,7 +192,8 @@ def _watch(args: argparse.Namespace, beam_args: list[str]) -> int:
     options = WatchOptions(feeds_path=args.feeds, es_url=args.es, alias=args.index,
                            beam_args=tuple(beam_args), interval=args.interval, tag=args.tag,
                            rules=args.rules, alerts_out=args.alerts_out,
-                           ignore_schedule=args.ignore_schedule, max_cycles=args.max_cycles)
+                           ignore_schedule=args.ignore_schedule, max_cycles=args.max_cycles,
+                           slice_feeds=args.slice_feeds)
     log = logging.getLogger("pipeline.watch")
 
     def report(summary) -> None:

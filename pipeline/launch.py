@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,12 +35,15 @@ from connectors.schedule import is_due
 from connectors.state import FeedState, FeedStateStore
 from pipeline.build import BackfillPlan, RunPlan, build_backfill, build_enrich, build_run
 from pipeline.progress import pass_progress
+from pipeline.slices import Slicing, archive_slices, chunks, slicing_for
 from pipeline.summary import FailedFeed, RunSummary, read_counters
 from transforms.archive import resolve_archive_input
 from transforms.model import FeedSpec
 
 __all__ = ["run_pass", "run_backfill", "run_enrich", "execute_pass", "due_feeds", "PassTarget",
-           "resolve_es", "new_run_id", "beam_options", "alert_config"]
+           "resolve_es", "new_run_id", "beam_options", "run_slicing", "alert_config"]
+
+log = logging.getLogger(__name__)
 
 
 # How often a watcher rewrites the state of a feed that keeps answering 304
@@ -86,6 +90,13 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
     if not standard.runner:
         standard.runner = LOCAL_RUNNER
     return options
+
+
+def run_slicing(beam_args: list[str], slice_feeds: int | None = None,
+                slice_mb: float | None = None) -> Slicing:
+    """The slice sizes of a run with these Beam options (the runner's default unless given)."""
+    return slicing_for(beam_options(beam_args).view_as(StandardOptions).runner,
+                       slice_feeds, slice_mb)
 
 
 def resolve_es(url: str | None) -> EsSettings:
@@ -200,7 +211,8 @@ def due_feeds(feeds: tuple[FeedSpec, ...], known: dict[str, FeedState], now: dat
 
 def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], *,
                  tag: bool = True, alerts: AlertConfig | None = None,
-                 ignore_schedule: bool = False, probe: bool = False) -> RunSummary:
+                 ignore_schedule: bool = False, probe: bool = False,
+                 slicing: Slicing | None = None) -> RunSummary:
     """One pass over the due feeds; the caller holds the run lock.
 
     With `probe`, the driver fetches the due feeds itself first and records
@@ -209,7 +221,11 @@ def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], 
     fetched. A watcher polling unchanged feeds thus costs a few conditional
     GETs per cycle instead of a pipeline run. Without it, fetching is the
     pipeline's first stage, spread over the runner's workers.
+
+    `slicing` (default: the runner's) runs the pass as one pipeline per
+    `slicing.feeds` feeds, one after another, all under the same run id.
     """
+    slicing = slicing or run_slicing(beam_args)
     known = target.store.load([f.url for f in config.feeds])
     feeds = due_feeds(config.feeds, known, datetime.now(timezone.utc), ignore_schedule)
     run_id = new_run_id()
@@ -232,9 +248,14 @@ def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], 
     ran = bool(prefetched) if probe else bool(feeds)
     if ran:
         plan = RunPlan(feeds=feeds, settings=config.settings, alias=target.alias, run_id=run_id,
-                       client_factory=functools.partial(make_client, target.settings), tag=tag,
-                       prefetched=prefetched)
-        counters = _indexing_run(target, run_id, beam_args, lambda p: build_run(p, plan),
+                       client_factory=functools.partial(make_client, target.settings), tag=tag)
+        if probe:
+            plans = [replace(plan, feeds=tuple(f for _, f in part), prefetched=part)
+                     for part in chunks(prefetched, slicing.feeds)]
+        else:
+            plans = [replace(plan, feeds=part) for part in chunks(feeds, slicing.feeds)]
+        counters = _indexing_run(target, run_id, beam_args,
+                                 [functools.partial(build_run, plan=p) for p in plans],
                                  refresh=[f"{target.alias}-state", plan.dead_letter_index])
     for name, value in extra.items():
         counters[name] = counters.get(name, 0) + value
@@ -249,19 +270,27 @@ def execute_pass(target: PassTarget, config: FeedsConfig, beam_args: list[str], 
 
 
 def _indexing_run(target: PassTarget, run_id: str, beam_args: list[str],
-                  build: Callable[[beam.Pipeline], object], refresh: list[str]) -> dict[str, int]:
-    """Runs one indexing pipeline as `run_id` (recorded as started first); its counters.
+                  slices: Sequence[Callable[[beam.Pipeline], object]],
+                  refresh: list[str]) -> dict[str, int]:
+    """Runs one pipeline per slice as `run_id` (recorded as started first); their counters, summed.
 
-    Afterwards the alias and `refresh` are refreshed, so what the run wrote is
-    what the summary, the alert rules and the next run read.
+    After each slice the alias and `refresh` are refreshed, so what it wrote
+    is what the next slice, the summary, the alert rules and the next run read.
     """
     target.runs.started(run_id)
-    pipeline = beam.Pipeline(options=beam_options(beam_args))
-    build(pipeline)
-    with pass_progress(target.client, target.alias, run_id):
-        result = _finish(pipeline)
-    target.client.indices.refresh(index=[target.alias, *refresh], ignore_unavailable=True)
-    return read_counters(result)
+    counters: dict[str, int] = {}
+    for number, build in enumerate(slices, 1):
+        pipeline = beam.Pipeline(options=beam_options(beam_args))
+        build(pipeline)
+        with pass_progress(target.client, target.alias, run_id):
+            result = _finish(pipeline)
+        target.client.indices.refresh(index=[target.alias, *refresh], ignore_unavailable=True)
+        for name, value in read_counters(result).items():
+            counters[name] = counters.get(name, 0) + value
+        if len(slices) > 1:
+            log.info("run %s: slice %d of %d done", run_id, number, len(slices))
+    counters["slices"] = len(slices)
+    return counters
 
 
 def _close_run(target: PassTarget, summary: RunSummary, alerts: AlertConfig | None) -> None:
@@ -280,7 +309,8 @@ def _close_run(target: PassTarget, summary: RunSummary, alerts: AlertConfig | No
 
 def run_pass(feeds_path: Path, es_url: str | None, alias: str,
              beam_args: list[str], tag: bool = True, rules: Path | None = None,
-             alerts_out: Path | None = None, ignore_schedule: bool = False) -> RunSummary:
+             alerts_out: Path | None = None, ignore_schedule: bool = False,
+             slice_feeds: int | None = None) -> RunSummary:
     """One pass over every due feed into Elasticsearch, then the alert rules over what is new.
 
     Holds the index's run lock throughout: a second run started meanwhile
@@ -289,37 +319,46 @@ def run_pass(feeds_path: Path, es_url: str | None, alias: str,
     """
     config = load_feeds(feeds_path)
     alerts = alert_config(rules, alerts_out)  # a bad rules file fails before any fetch
+    slicing = run_slicing(beam_args, slice_feeds=slice_feeds)
     target = PassTarget.open(es_url, alias)
     try:
         with target.lock("run").held():
             return execute_pass(target, config, beam_args, tag=tag, alerts=alerts,
-                                ignore_schedule=ignore_schedule)
+                                ignore_schedule=ignore_schedule, slicing=slicing)
     finally:
         target.close()
 
 
 def run_backfill(input_path: str, input_format: str, es_url: str | None, alias: str,
                  beam_args: list[str], tag: bool = True, rules: Path | None = None,
-                 alerts_out: Path | None = None) -> RunSummary:
+                 alerts_out: Path | None = None, slice_mb: float | None = None) -> RunSummary:
     """One pass over archived feed files or JSON lines instead of the feeds (`run --input`).
 
     Everything after reading is the pass's own: the run lock, the run log,
     dedup against the index (a second backfill of the same files indexes
-    nothing), stories, dead letters and, with rules, the alerts.
+    nothing), stories, dead letters and, with rules, the alerts. The files
+    are listed here and read in slices of about `slice_mb` MB (default: the
+    runner's), one pipeline each, so memory does not grow with the archive.
     """
     archive = resolve_archive_input(input_path, input_format)  # no match: fails before connecting
     alerts = alert_config(rules, alerts_out)
+    slicing = run_slicing(beam_args, slice_mb=slice_mb)
+    parts = archive_slices(archive, slicing.bytes)
+    if not parts:
+        raise ConfigError(f"--input {input_path}: the files it matched are gone")
     target = PassTarget.open(es_url, alias)
     try:
         with target.lock("run").held():
             run_id = new_run_id()
             started = time.monotonic()
-            plan = BackfillPlan(input=archive, alias=alias, run_id=run_id,
+            plan = BackfillPlan(input=parts[0], alias=alias, run_id=run_id,
                                 client_factory=functools.partial(make_client, target.settings),
                                 tag=tag)
-            counters = _indexing_run(target, run_id, beam_args,
-                                     lambda p: build_backfill(p, plan),
-                                     refresh=[plan.dead_letter_index])
+            counters = _indexing_run(
+                target, run_id, beam_args,
+                [functools.partial(build_backfill, plan=replace(plan, input=part))
+                 for part in parts],
+                refresh=[plan.dead_letter_index])
             summary = RunSummary(run_id=run_id, counters=counters,
                                  seconds=time.monotonic() - started)
             _close_run(target, summary, alerts)

@@ -60,6 +60,7 @@ class RunSummary:
             "stage_seconds": self.stage_seconds(),
             "failed_feeds": [asdict(f) for f in self.failed_feeds],
             "near_duplicates": self.count("near_duplicates"),
+            "slices": self.count("slices"),
             "alerts": None if self.alerts is None else {
                 "runs": list(self.alerts.run_ids), "matched": self.alerts.matched,
                 "new": len(self.alerts.new), "still_pending": self.alerts.delivery.still_pending},
@@ -83,8 +84,9 @@ class RunSummary:
     def to_text(self) -> str:
         f = self.figures()
         feeds, dups, errors = f["feeds"], f["duplicates"], f["errors"]
+        slices = f" in {f['slices']} slices" if f["slices"] > 1 else ""
         lines = [
-            f"run {self.run_id}: {self.seconds:.1f} s",
+            f"run {self.run_id}: {self.seconds:.1f} s{slices}",
             f"feeds      {feeds['ok']} ok, {feeds['not_modified']} not modified, "
             f"{feeds['failed']} failed ({feeds['bozo']} malformed but usable)"
             + (f", {feeds['not_due']} not due yet" if feeds["not_due"] else ""),

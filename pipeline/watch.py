@@ -26,7 +26,7 @@ from pathlib import Path
 
 from connectors.errors import ConfigError, ElasticsearchError, PipelineFailed, RunLockHeld
 from connectors.feeds import FeedsConfig, load_feeds
-from pipeline.launch import PassTarget, alert_config, execute_pass
+from pipeline.launch import PassTarget, alert_config, execute_pass, run_slicing
 from pipeline.summary import RunSummary
 
 __all__ = ["WatchOptions", "watch", "stop_on_signals"]
@@ -46,6 +46,7 @@ class WatchOptions:
     alerts_out: Path | None = None
     ignore_schedule: bool = False
     max_cycles: int | None = None
+    slice_feeds: int | None = None  # None: the runner's default
 
 
 @contextmanager
@@ -101,6 +102,7 @@ def watch(options: WatchOptions, report: Callable[[RunSummary], None],
     stop = stop or threading.Event()
     feeds = _FeedsFile(options.feeds_path)
     alerts = alert_config(options.rules, options.alerts_out)
+    slicing = run_slicing(list(options.beam_args), slice_feeds=options.slice_feeds)
     target = PassTarget.open(options.es_url, options.alias)
     cycles = 0
     try:
@@ -115,7 +117,8 @@ def watch(options: WatchOptions, report: Callable[[RunSummary], None],
                 try:
                     summary = execute_pass(target, feeds.current(), list(options.beam_args),
                                            tag=options.tag, alerts=alerts,
-                                           ignore_schedule=options.ignore_schedule, probe=True)
+                                           ignore_schedule=options.ignore_schedule, probe=True,
+                                           slicing=slicing)
                 except (ElasticsearchError, PipelineFailed) as exc:
                     log.error("pass failed, retrying in %g s: %s", options.interval, exc)
                 else:

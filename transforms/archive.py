@@ -26,8 +26,9 @@ from transforms.fetch import ParseFetched
 from transforms.metrics import counter
 from transforms.model import FeedSpec, FetchOutcome
 
-__all__ = ["FEED_SUFFIXES", "JSONL_SUFFIXES", "INPUT_FORMATS", "ArchiveInput",
-           "resolve_archive_input", "feed_file_outcome", "ReadFeedFiles", "CountRecords"]
+__all__ = ["FEED_SUFFIXES", "JSONL_SUFFIXES", "INPUT_FORMATS", "ArchiveInput", "LineRange",
+           "ArchiveSlice", "resolve_archive_input", "line_ranges", "read_line_range",
+           "feed_file_outcome", "ReadFeedFiles", "ReadLineRanges", "CountRecords"]
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -40,6 +41,28 @@ class ArchiveInput:
 
     feed_patterns: tuple[str, ...] = ()
     jsonl_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LineRange:
+    """The lines of a file that begin at a byte offset in [start, end); `end` None: to the end.
+
+    Splitting a file at any byte offsets into such ranges gives every line
+    to exactly one range, so a JSON-lines export can be read in parts
+    without reading the parts before them.
+    """
+
+    path: str
+    start: int = 0
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class ArchiveSlice:
+    """The part of a backfill one pipeline reads: whole feed files and ranges of JSON lines."""
+
+    feed_files: tuple[str, ...] = ()
+    jsonl_ranges: tuple[LineRange, ...] = ()
 
 
 def _format_of(name: str) -> str | None:
@@ -99,6 +122,35 @@ def resolve_archive_input(path_or_glob: str, input_format: str = "auto") -> Arch
     if kind == "feeds":
         return ArchiveInput(feed_patterns=(pattern,))
     return ArchiveInput(jsonl_patterns=(pattern,))
+
+
+def line_ranges(path: str, size: int, range_bytes: int) -> list[LineRange]:
+    """`path` cut every `range_bytes` bytes; a compressed file cannot be entered midway: whole."""
+    if range_bytes <= 0 or size <= range_bytes or path.lower().endswith(".gz"):
+        return [LineRange(path)]
+    return [LineRange(path, start, min(start + range_bytes, size))
+            for start in range(0, size, range_bytes)]
+
+
+def read_line_range(span: LineRange) -> Iterator[str]:
+    """The lines of `span`, without their line ends; bytes that are not UTF-8 become U+FFFD.
+
+    A line belongs to the range its first byte is in: a range that starts
+    mid-line skips to the next line, and the last line read may run past
+    `end`. Compressed files (by extension) are read whole.
+    """
+    with FileSystems.open(span.path) as handle:
+        position = 0
+        if span.start > 0:
+            handle.seek(span.start - 1)
+            # The rest of the line the byte before `start` is in: only "\n" if a line starts here.
+            position = span.start - 1 + len(handle.readline())
+        while span.end is None or position < span.end:
+            line = handle.readline()
+            if not line:
+                return
+            position += len(line)
+            yield line.rstrip(b"\r\n").decode("utf-8", "replace")
 
 
 def _file_url(path: str) -> str:
@@ -177,3 +229,28 @@ class ReadFeedFiles(beam.PTransform):
                 | "Open" >> fileio.ReadMatches()
                 | "Read" >> beam.ParDo(_ReadFeedFile())
                 | "ParseFeed" >> ParseFetched())
+
+
+class _ReadLineRange(beam.DoFn):
+    def __init__(self) -> None:
+        self._ranges = counter("input_ranges")
+
+    def process(self, span: LineRange) -> Iterator[str]:
+        self._ranges.inc()
+        yield from read_line_range(span)
+
+
+class ReadLineRanges(beam.PTransform):
+    """Line ranges -> their lines; the ranges are spread over the workers before any is read."""
+
+    def __init__(self, ranges: tuple[LineRange, ...]) -> None:
+        super().__init__()
+        if not ranges:
+            raise ValueError("ReadLineRanges needs at least one range")
+        self._ranges = ranges
+
+    def expand(self, begin: beam.pvalue.PBegin) -> beam.PCollection[str]:
+        return (begin
+                | "Ranges" >> beam.Create(self._ranges)
+                | "Spread" >> beam.Reshuffle()
+                | "Read" >> beam.ParDo(_ReadLineRange()))

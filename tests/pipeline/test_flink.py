@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from elasticsearch import Elasticsearch
 from connectors.flink_jobserver import install_job_server
 from pipeline.cli import main
 from tests import wirestory
-from tests.conftest import delete_everything_named
 from tests.feedfactory import atom, rss
 from tests.feedserver import FeedServer, Reply
 from tests.pipeline.test_run import COPY, LIBYA_ITEMS, OFF_TOPIC
@@ -49,12 +47,9 @@ def job_server() -> Path:
 
 
 @pytest.fixture
-def two_aliases(es_client: Elasticsearch):
-    stem = f"lw-test-flink-{uuid.uuid4().hex[:8]}"
-    aliases = (f"{stem}-local", f"{stem}-flink")
-    yield aliases
-    for alias in aliases:
-        delete_everything_named(es_client, alias)
+def two_aliases(es_alias: str) -> tuple[str, str]:
+    """The two runs' aliases; the prefix `es_alias` has them deleted afterwards."""
+    return f"{es_alias}-local", f"{es_alias}-flink"
 
 
 @pytest.fixture

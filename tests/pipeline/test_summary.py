@@ -15,7 +15,7 @@ COUNTERS = {
     "feeds_held_back": 1, "entries_seen": 40, "normalize_failed": 3, "relevant": 25,
     "irrelevant": 12, "duplicates_url": 4, "duplicates_text": 2, "already_indexed": 5,
     "indexed": 14, "index_errors": 1, "dead_letters": 6,
-    "fetch_us": 1_234_000, "dedup_us": 4_000, "index_us": 500_000,
+    "fetch_us": 1_234_000, "dedup_us": 4_000, "index_us": 500_000, "slices": 3,
 }
 FAILED = [FailedFeed("http://wire.example/gone.xml", "HTTP 404 Not Found", 404),
           FailedFeed("http://down.example/rss", "connection refused")]
@@ -46,6 +46,7 @@ def test_figures_gather_the_counters_by_topic() -> None:
             {"url": "http://down.example/rss", "error": "connection refused", "http_status": None},
         ],
         "near_duplicates": 0,
+        "slices": 3,
         "alerts": None,
     }
 
@@ -68,7 +69,7 @@ def test_json_is_the_figures() -> None:
 def test_text_reports_every_figure_and_each_failed_feed() -> None:
     text = summary().to_text()
     assert text.splitlines() == [
-        "run 20200606T100000Z-abc123: 12.3 s",
+        "run 20200606T100000Z-abc123: 12.3 s in 3 slices",
         "feeds      7 ok, 2 not modified, 2 failed (1 malformed but usable)",
         "entries    40 seen, 25 relevant, 12 not about Libya, 3 unusable",
         "duplicates 6 within the run, 5 already indexed, 0 near-duplicate copies joined a story",
@@ -86,6 +87,12 @@ def test_text_leaves_out_held_back_and_failed_lines_when_there_are_none() -> Non
     lines = summary(counters=counters, failed_feeds=[]).to_text().splitlines()
     assert len(lines) == 6
     assert not any(line.startswith(("held back", "failed ")) for line in lines)
+
+
+def test_text_names_the_slices_only_when_a_run_had_several() -> None:
+    for slices, first in ((0, "12.3 s"), (1, "12.3 s"), (2, "12.3 s in 2 slices")):
+        text = summary(counters={**COUNTERS, "slices": slices}).to_text()
+        assert text.splitlines()[0] == f"run 20200606T100000Z-abc123: {first}"
 
 
 class _Count(beam.DoFn):
