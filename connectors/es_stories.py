@@ -23,14 +23,17 @@ from connectors.errors import ElasticsearchError, IndexingError
 from connectors.es_client import client_url, redacted_url, translating_errors
 
 __all__ = ["StoryCandidate", "StoryUpdateError", "find_story_candidates", "add_outlet_to_story",
-           "MAX_CANDIDATES"]
+           "MAX_CANDIDATES", "BATCH_HITS"]
+
+_HIT_SOURCE = ["story_id", "outlet"]  # a hit's signature is read once, later
 
 # Per new document: the earlier documents sharing most of its band keys. A copy
 # shares most bands with its original, so the best match is among the first few;
 # a cap keeps a text much like thousands of indexed ones (a daily template, a
 # corpus of one topic) from costing thousands of hits each.
 MAX_CANDIDATES = 50
-_MSEARCH_BATCH = 200  # documents per multi-search request
+_BATCH = 200  # documents per look-up request
+BATCH_HITS = 10_000  # hits one batched search may return (the default result window)
 _MGET_BATCH = 1000  # signatures per multi-get request
 
 
@@ -52,49 +55,86 @@ def find_story_candidates(client: Elasticsearch, alias: str,
                           band_keys_by_doc: Mapping[str, Sequence[str]],
                           max_hits: int = MAX_CANDIDATES,
                           known: dict[str, StoryCandidate] | None = None,
-                          ) -> dict[str, list[StoryCandidate]]:
+                          batch_hits: int = BATCH_HITS) -> dict[str, list[StoryCandidate]]:
     """For each new document id, the (at most `max_hits`) indexed documents sharing most of
-    its band keys, sorted by id.
+    its band keys (ties: smaller id), sorted by id.
 
-    One search per document, sent many at a time; each hit is ranked by the
-    number of keys it shares (ties: smaller id). Hits carry only their id,
-    story and outlet; the signatures are read afterwards, once per indexed
-    document: `known` (id -> candidate, filled here) carries them from one
-    call to the next, so a document that is a candidate of many new ones is
-    read and held once. A missing index means no candidates.
+    Documents are looked up a batch at a time: one search for every key of
+    the batch, its hits handed to the documents whose keys they share. A
+    batch with more than `batch_hits` hits (many texts alike) is looked up again with one ranked search per document instead. Hits carry
+    only their id, story, outlet and keys; the signatures are read
+    afterwards, once per indexed document: `known` (id -> candidate, filled
+    here) carries them from one call to the next, so a document that is a
+    candidate of many new ones is read and held once. A missing index means
+    no candidates.
     """
     keys_by_doc = {doc: list(dict.fromkeys(keys)) for doc, keys in band_keys_by_doc.items() if keys}
     if not keys_by_doc:
         return {}
     known = {} if known is None else known
-    url = client_url(client)
     hits_by_doc: dict[str, list[dict[str, Any]]] = {}
     docs = sorted(keys_by_doc)
-    for start in range(0, len(docs), _MSEARCH_BATCH):
-        batch = docs[start:start + _MSEARCH_BATCH]
-        searches: list[dict[str, Any]] = []
-        for doc in batch:
-            searches += [{"index": alias, "ignore_unavailable": True, "allow_no_indices": True},
-                         _candidates_query(keys_by_doc[doc], max_hits)]
-        with translating_errors(f"looking up earlier stories in '{alias}'", url):
-            responses = client.msearch(searches=searches)["responses"]
-        for doc, response in zip(batch, responses):
-            if "error" in response:
-                raise ElasticsearchError(f"looking up earlier stories in '{alias}': "
-                                         f"Elasticsearch at {redacted_url(url)} answered "
-                                         f"{_reason(response)}")
-            hits_by_doc[doc] = response["hits"]["hits"]
+    for start in range(0, len(docs), _BATCH):
+        batch = docs[start:start + _BATCH]
+        found = _batched_search(client, alias, batch, keys_by_doc, max_hits, batch_hits)
+        if found is None:
+            found = _search_each(client, alias, batch, keys_by_doc, max_hits)
+        hits_by_doc.update(found)
     _read_signatures(client, alias, hits_by_doc, known)
     return {doc: sorted((known[hit["_id"]] for hit in hits), key=lambda c: c.id)
             for doc, hits in hits_by_doc.items()}
 
 
-def _candidates_query(keys: Sequence[str], max_hits: int) -> dict[str, Any]:
-    """Documents sharing a key, scored by how many they share (each key counts 1)."""
-    return {"query": {"bool": {"should": [{"constant_score": {"filter": {"term": {"minhash_bands": key}}}}
-                                          for key in keys]}},
-            "sort": ["_score", {"id": "asc"}], "size": max_hits,
-            "_source": ["story_id", "outlet"], "track_total_hits": False}
+def _batched_search(client: Elasticsearch, alias: str, docs: Sequence[str],
+                    keys_by_doc: Mapping[str, list[str]],
+                    max_hits: int, batch_hits: int) -> dict[str, list[dict[str, Any]]] | None:
+    """Each document's best hits from one search over all the batch's keys; None if cut off."""
+    keys = sorted({key for doc in docs for key in keys_by_doc[doc]})
+    with translating_errors(f"looking up earlier stories in '{alias}'", client_url(client)):
+        response = client.search(index=alias, query={"bool": {"filter": [
+                                     {"terms": {"minhash_bands": keys}}]}},
+                                 size=batch_hits, source=[*_HIT_SOURCE, "minhash_bands"],
+                                 track_total_hits=batch_hits + 1,
+                                 ignore_unavailable=True, allow_no_indices=True)
+    hits = response["hits"]["hits"]
+    if response["hits"]["total"]["value"] > len(hits):
+        return None
+    holding: dict[str, list[int]] = {}  # key -> positions of the hits that hold it
+    for position, hit in enumerate(hits):
+        for key in dict.fromkeys(hit["_source"].get("minhash_bands") or ()):
+            holding.setdefault(key, []).append(position)
+    found = {}
+    for doc in docs:
+        shared: dict[int, int] = {}
+        for key in keys_by_doc[doc]:
+            for position in holding.get(key, ()):
+                shared[position] = shared.get(position, 0) + 1
+        best = sorted(shared, key=lambda p: (-shared[p], hits[p]["_id"]))[:max_hits]
+        found[doc] = [hits[p] for p in best]
+    return found
+
+
+def _search_each(client: Elasticsearch, alias: str, docs: Sequence[str],
+                 keys_by_doc: Mapping[str, list[str]],
+                 max_hits: int) -> dict[str, list[dict[str, Any]]]:
+    """Each document's best hits from a search of its own, ranked by keys shared (each counts 1)."""
+    url = client_url(client)
+    searches: list[dict[str, Any]] = []
+    for doc in docs:
+        should = [{"constant_score": {"filter": {"term": {"minhash_bands": key}}}}
+                  for key in keys_by_doc[doc]]
+        searches += [{"index": alias, "ignore_unavailable": True, "allow_no_indices": True},
+                     {"query": {"bool": {"should": should}}, "sort": ["_score", {"id": "asc"}],
+                      "size": max_hits, "_source": _HIT_SOURCE, "track_total_hits": False}]
+    with translating_errors(f"looking up earlier stories in '{alias}'", url):
+        responses = client.msearch(searches=searches)["responses"]
+    found = {}
+    for doc, response in zip(docs, responses):
+        if "error" in response:
+            raise ElasticsearchError(f"looking up earlier stories in '{alias}': Elasticsearch "
+                                     f"at {redacted_url(url)} answered {_reason(response)}")
+        found[doc] = response["hits"]["hits"]
+    return found
 
 
 def _read_signatures(client: Elasticsearch, alias: str,

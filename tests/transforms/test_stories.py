@@ -595,9 +595,14 @@ def _index_directly(client: Elasticsearch, alias: str, articles: list[Article]) 
     client.indices.refresh(index=alias)
 
 
+# 1: the batch's search has too many hits, so each document is looked up on its own.
+BATCH_HITS = pytest.mark.parametrize("batch_hits", [10_000, 1])
+
+
 @pytest.mark.es
+@BATCH_HITS
 def test_candidates_are_found_by_band_key_for_each_document_of_a_batch(
-        es_client: Elasticsearch, es_alias: str) -> None:
+        es_client: Elasticsearch, es_alias: str, batch_hits: int) -> None:
     ensure_index(es_client, es_alias)
     watiya, wagner = original("watiya"), original("wagner_report")
     _index_directly(es_client, es_alias, [watiya, wagner, original("contractors")])
@@ -606,7 +611,8 @@ def test_candidates_are_found_by_band_key_for_each_document_of_a_batch(
               "u-copy": story_entry(syndicated(cases["U.N. written UN"])).bands,
               "none": story_entry(original("irini_tanker")).bands}
     for max_hits in (10, 1):  # each copy shares keys with its original only
-        found = find_story_candidates(es_client, es_alias, wanted, max_hits=max_hits)
+        found = find_story_candidates(es_client, es_alias, wanted, max_hits=max_hits,
+                                      batch_hits=batch_hits)
         assert {doc: [c.id for c in cs] for doc, cs in found.items()} == {
             "w-copy": [watiya.id], "u-copy": [wagner.id], "none": []}
     candidate = found["w-copy"][0]
@@ -615,8 +621,9 @@ def test_candidates_are_found_by_band_key_for_each_document_of_a_batch(
 
 
 @pytest.mark.es
+@BATCH_HITS
 def test_at_most_max_hits_candidates_those_sharing_most_keys(es_client: Elasticsearch,
-                                                             es_alias: str) -> None:
+                                                             es_alias: str, batch_hits: int) -> None:
     ensure_index(es_client, es_alias)
     watiya, wagner, contractors = (original(name) for name in
                                    ("watiya", "wagner_report", "contractors"))
@@ -628,7 +635,7 @@ def test_at_most_max_hits_candidates_those_sharing_most_keys(es_client: Elastics
 
     def ids(max_hits: int) -> list[str]:
         found = find_story_candidates(es_client, es_alias, {"new": keys}, max_hits=max_hits,
-                                      known=known)
+                                      known=known, batch_hits=batch_hits)
         return [c.id for c in found["new"]]
 
     assert ids(1) == [wagner.id]
