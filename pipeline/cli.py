@@ -135,7 +135,7 @@ def _add_pass_arguments(command: argparse.ArgumentParser, backfill: bool = False
         command.add_argument("--slice-mb", type=float, metavar="MB",
                              help="backfill: run one pipeline per MB of input files, one after "
                                   "another, so memory stays flat however large the input; 0: "
-                                  "one pipeline (default: 32 on the local runner, else 0)")
+                                  "one pipeline (default: 32 on the local runner, else 48)")
     else:
         command.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
     command.add_argument("--es", metavar="URL", help="Elasticsearch URL (default: $ES_URL, else the local server)")
@@ -153,7 +153,7 @@ def _add_pass_arguments(command: argparse.ArgumentParser, backfill: bool = False
     command.add_argument("--slice-feeds", type=int, metavar="N",
                          help="run one pipeline per N due feeds, one after another, so memory "
                               "stays flat however many feeds; 0: one pipeline (default: 200 "
-                              "on the local runner, else 0)")
+                              "on the local runner, else 500)")
 
 
 def _run(args: argparse.Namespace, beam_args: list[str]) -> int:

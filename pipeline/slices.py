@@ -6,8 +6,13 @@ memory in proportion to the archive. Cut into slices of a fixed size, the
 same run needs the memory of one slice, however large the input: slices
 after the first find what earlier ones indexed in Elasticsearch (exact
 duplicates are skipped, near-duplicates join the earlier story), as a later
-run would. Distributed runners spill to disk and spread the work, so there
-a run is one pipeline unless a slice size is asked for.
+run would.
+
+Distributed runners spill to disk, but the stories step groups all of a
+pipeline's signatures under one key, and Flink's batch mode handles that
+group as one record, which must fit its sort buffer (60 MB with the
+embedded defaults: about 45,000 documents). So they get larger slices
+rather than none; 0 asks for one pipeline on any runner.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ __all__ = ["IN_MEMORY_RUNNERS", "Slicing", "slicing_for", "chunks", "archive_sli
 # Runners that hold a pipeline's collections in the memory of this machine.
 IN_MEMORY_RUNNERS = frozenset({"FnApiRunner", "DirectRunner", "SwitchingDirectRunner",
                                "BundleBasedDirectRunner", "PrismRunner"})
-# What one slice holds on those runners, by default. 200 feeds of 50 entries,
-# or 32 MB of JSON lines (about 10,000 articles of news-wire length), keep a
-# tagged pass near 1 GB resident (docs/benchmarks.md).
+# What one slice holds by default. On the in-process runners, 200 feeds of 50
+# entries or 32 MB of JSON lines (about 16,000 articles of news-wire length)
+# keep a tagged pass under about 1 GB resident (docs/benchmarks.md); on others,
+# 500 feeds or 48 MB keep the stories group (about 1.3 KB per document) well
+# inside Flink's default sort buffer.
 DEFAULT_SLICE_FEEDS = 200
 DEFAULT_SLICE_MB = 32
+DISTRIBUTED_SLICE_FEEDS = 500
+DISTRIBUTED_SLICE_MB = 48
 # JSON-lines files are read in ranges of at most this many bytes, so that
 # even one large file is read by several workers at once.
 RANGE_BYTES = 8 * 2**20
@@ -56,9 +65,12 @@ def slicing_for(runner: str, slice_feeds: int | None = None,
     for name, value in (("--slice-feeds", slice_feeds), ("--slice-mb", slice_mb)):
         if value is not None and value < 0:
             raise ConfigError(f"{name} must be 0 (no slicing) or more, got {value:g}")
-    in_memory = runner.rsplit(".", 1)[-1] in IN_MEMORY_RUNNERS
-    feeds = slice_feeds if slice_feeds is not None else (DEFAULT_SLICE_FEEDS if in_memory else 0)
-    mb = slice_mb if slice_mb is not None else (DEFAULT_SLICE_MB if in_memory else 0)
+    if runner.rsplit(".", 1)[-1] in IN_MEMORY_RUNNERS:
+        default_feeds, default_mb = DEFAULT_SLICE_FEEDS, DEFAULT_SLICE_MB
+    else:
+        default_feeds, default_mb = DISTRIBUTED_SLICE_FEEDS, DISTRIBUTED_SLICE_MB
+    feeds = slice_feeds if slice_feeds is not None else default_feeds
+    mb = slice_mb if slice_mb is not None else default_mb
     return Slicing(feeds=int(feeds), bytes=int(mb * 2**20))
 
 

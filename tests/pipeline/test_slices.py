@@ -11,8 +11,9 @@ from elasticsearch import Elasticsearch
 
 from connectors.errors import ConfigError
 from pipeline.cli import main
-from pipeline.slices import (DEFAULT_SLICE_FEEDS, DEFAULT_SLICE_MB, Slicing, archive_slices,
-                             chunks, slicing_for)
+from pipeline.slices import (DEFAULT_SLICE_FEEDS, DEFAULT_SLICE_MB, DISTRIBUTED_SLICE_FEEDS,
+                             DISTRIBUTED_SLICE_MB, Slicing, archive_slices, chunks, slicing_for)
+from pipeline.watch import WatchOptions, watch
 from tests import wirestory
 from tests.feedfactory import rss
 from tests.feedserver import FeedServer, Reply
@@ -33,13 +34,15 @@ ITEMS = sorted([wirestory.ORIGINAL, wirestory.COPY, LIBYA_ITEMS[1], TEXT_COPY, L
 # --- sizes and packing (no Elasticsearch) -------------------------------------------------
 
 
-def test_in_memory_runners_slice_by_default_and_distributed_ones_do_not() -> None:
+def test_in_memory_runners_get_small_slices_and_distributed_ones_larger() -> None:
     local = Slicing(feeds=DEFAULT_SLICE_FEEDS, bytes=DEFAULT_SLICE_MB * 2**20)
+    distributed = Slicing(feeds=DISTRIBUTED_SLICE_FEEDS, bytes=DISTRIBUTED_SLICE_MB * 2**20)
     assert slicing_for("FnApiRunner") == local
     assert slicing_for("DirectRunner") == local
     assert slicing_for("apache_beam.runners.direct.direct_runner.DirectRunner") == local
-    assert slicing_for("FlinkRunner") == Slicing(0, 0)
-    assert slicing_for("DataflowRunner") == Slicing(0, 0)
+    assert slicing_for("FlinkRunner") == distributed
+    assert slicing_for("DataflowRunner") == distributed
+    assert local.feeds < distributed.feeds and local.bytes < distributed.bytes
 
 
 def test_asked_sizes_win_over_the_runners_default() -> None:
@@ -173,3 +176,29 @@ def test_slice_options_belong_to_their_input(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "--slice-mb applies to --input, not to --feeds" in err
     assert "--slice-feeds applies to --feeds; use --slice-mb with --input" in err
+
+
+@pytest.mark.es
+def test_a_watchers_pass_parses_the_fetched_bodies_in_slices(es_client, es_server, es_alias,
+                                                             tmp_path: Path) -> None:
+    relevant = [item for item in ITEMS if item is not OFF_TOPIC]
+    with FeedServer() as server:
+        urls = [server.route(f"/feed{n}.xml", Reply(body=rss([item])))
+                for n, item in enumerate(relevant)]
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text("settings:\n  retries: 0\nfeeds:\n"
+                         + "".join(f"  - url: {u}\n" for u in urls), encoding="utf-8")
+        passes: list = []
+        options = WatchOptions(feeds_path=feeds, es_url=es_server.url, alias=es_alias,
+                               interval=0.1, max_cycles=1, slice_feeds=3)
+
+        assert watch(options, passes.append) == 1
+
+    figures = passes[0].figures()
+    assert figures["slices"] == 2  # five changed feeds, three per pipeline
+    assert figures["feeds"]["ok"] == len(relevant) and figures["entries_seen"] == len(relevant)
+    es_client.indices.refresh(index=es_alias)
+    indexed = es_client.search(index=es_alias, size=100, source=["url"])["hits"]["hits"]
+    # The text copy, fourth, is a duplicate of the third's report: found in the index.
+    assert figures["indexed"] == len(indexed) == len(relevant) - 1
+    assert figures["duplicates"] == {"in_run": 0, "already_indexed": 1}
