@@ -212,6 +212,7 @@ class Outcome:
     load_after: str
     error: str = ""
     left_running: list[str] = field(default_factory=list)
+    exit_lag: float = 0.0  # seconds the last descendant lived on after the run
 
     @property
     def entries_seen(self) -> int:
@@ -247,8 +248,13 @@ def run_once(command: Sequence[str], workdir: Path) -> tuple[int, float, MemoryP
     return proc.returncode, wall, peak, usage.ru_maxrss / 1024, (ours or lines)[-1]
 
 
-def still_running(seen: dict[int, str]) -> list[str]:
-    """Descendants seen during the run that outlived it (a job server left behind, say)."""
+# Beam stops the Flink job server it started by signal at interpreter exit and
+# does not wait for it: the JVM ends a moment after the CLI. Only what outlives
+# this grace period counts as left behind.
+EXIT_GRACE_SECONDS = 10.0
+
+
+def _alive(seen: dict[int, str]) -> list[str]:
     alive = []
     for pid, name in sorted(seen.items()):
         try:
@@ -258,6 +264,18 @@ def still_running(seen: dict[int, str]) -> list[str]:
         if raw[raw.find("(") + 1:raw.rfind(")")] == name:  # not a new process on a reused pid
             alive.append(f"{name} (pid {pid})")
     return alive
+
+
+def still_running(seen: dict[int, str]) -> tuple[list[str], float]:
+    """Descendants seen during the run that outlived it by the grace period (a job server
+    left behind, say), and how long after the run the last of the others ended."""
+    started = time.perf_counter()
+    while True:
+        alive = _alive(seen)
+        waited = time.perf_counter() - started
+        if not alive or waited >= EXIT_GRACE_SECONDS:
+            return alive, waited
+        time.sleep(0.1)
 
 
 def measure_config(config: Config, source: list[str], args: argparse.Namespace, alias: str,
@@ -273,7 +291,7 @@ def measure_config(config: Config, source: list[str], args: argparse.Namespace, 
                if code == 0 and summary_path.exists() else None)
     outcome = Outcome(config=config, wall=wall, exit_code=code, summary=summary, peak=peak,
                       maxrss_mb=maxrss, load_before=before, load_after=load_average())
-    outcome.left_running = still_running(peak.seen)
+    outcome.left_running, outcome.exit_lag = still_running(peak.seen)
     outcome.error = check(outcome, last)
     return outcome
 
@@ -294,7 +312,8 @@ def check(outcome: Outcome, last_line: str) -> str:
         problems.append(f"{summary['errors']['index']} index errors, "
                         f"{summary['errors']['dead_letters']} dead letters")
     if outcome.left_running:
-        problems.append(f"still running after the run: {', '.join(outcome.left_running)}")
+        problems.append(f"still running {EXIT_GRACE_SECONDS:g} s after the run: "
+                        f"{', '.join(outcome.left_running)}")
     return "; ".join(problems)
 
 
@@ -395,7 +414,9 @@ def report(args: argparse.Namespace, info: dict[str, str], outcomes: Sequence[Ou
         "Peak memory made of (MB, at the peak sample):",
         "",
         *[f"- {o.config.label}: {o.peak.describe() or 'no sample'} "
-          f"({o.peak.samples} samples)" for o in outcomes],
+          f"({o.peak.samples} samples)"
+          + (f"; its last child ended {o.exit_lag:.1f} s after it" if o.exit_lag >= 0.1 else "")
+          for o in outcomes],
     ]
     scaling = scaling_lines(outcomes)
     if scaling:
