@@ -21,11 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from apache_beam.io.filesystem import BeamIOError
-from apache_beam.io.filesystems import FileSystems
-
-from connectors.errors import ConfigError, one_line
-from transforms.archive import ArchiveInput, ArchiveSlice, LineRange, line_ranges
+from connectors.errors import ConfigError
+from transforms.archive import ArchiveInput, ArchiveSlice, LineRange, line_ranges, matched_files
 
 __all__ = ["IN_MEMORY_RUNNERS", "Slicing", "slicing_for", "chunks", "archive_slices"]
 
@@ -85,15 +82,7 @@ def chunks(items: Sequence[T], size: int) -> list[tuple[T, ...]]:
 
 def _files(patterns: Sequence[str]) -> list[tuple[str, int]]:
     """(path, size) of every file the patterns match, each once, in path order."""
-    found: dict[str, int] = {}
-    for pattern in patterns:
-        try:
-            result = FileSystems.match([pattern])[0]
-        except BeamIOError as exc:
-            raise ConfigError(f"--input {pattern}: cannot list the files: {one_line(exc)}") from exc
-        for metadata in result.metadata_list:
-            found[metadata.path] = metadata.size_in_bytes
-    return sorted(found.items())
+    return sorted(dict(f for pattern in patterns for f in matched_files(pattern)).items())
 
 
 def archive_slices(archive: ArchiveInput, slice_bytes: int,

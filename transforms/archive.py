@@ -27,8 +27,8 @@ from transforms.metrics import counter
 from transforms.model import FeedSpec, FetchOutcome
 
 __all__ = ["FEED_SUFFIXES", "JSONL_SUFFIXES", "INPUT_FORMATS", "ArchiveInput", "LineRange",
-           "ArchiveSlice", "resolve_archive_input", "line_ranges", "read_line_range",
-           "feed_file_outcome", "ReadFeedFiles", "ReadLineRanges", "CountRecords"]
+           "ArchiveSlice", "resolve_archive_input", "matched_files", "line_ranges",
+           "read_line_range", "feed_file_outcome", "ReadFeedFiles", "ReadLineRanges", "CountRecords"]
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -74,13 +74,20 @@ def _format_of(name: str) -> str | None:
     return None
 
 
-def _matches_something(pattern: str) -> bool:
-    """Whether a pattern names at least one file (a listing, nothing is read)."""
+def matched_files(pattern: str, limit: int | None = None) -> list[tuple[str, int]]:
+    """(path, size in bytes) of the files `pattern` matches (at most `limit`); a listing only.
+
+    ConfigError naming the pattern when it cannot be listed (a remote bucket, say).
+    """
     try:
-        result = FileSystems.match([pattern], limits=[1])[0]
-    except BeamIOError as exc:  # e.g. a remote bucket that cannot be listed
+        result = FileSystems.match([pattern], limits=[limit] if limit else None)[0]
+    except BeamIOError as exc:
         raise ConfigError(f"--input {pattern}: cannot list the files: {one_line(exc)}") from exc
-    return bool(result.metadata_list)
+    return [(m.path, m.size_in_bytes) for m in result.metadata_list]
+
+
+def _matches_something(pattern: str) -> bool:
+    return bool(matched_files(pattern, limit=1))
 
 
 def resolve_archive_input(path_or_glob: str, input_format: str = "auto") -> ArchiveInput:
